@@ -30,7 +30,9 @@ def _check_n_steps(n_steps: int) -> None:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}; pass a positive count")
 
 
-def _as_float_tensor(x: torch.Tensor, ndims: tuple[int, ...], name: str) -> torch.Tensor:
+def _as_float_tensor(
+    x: torch.Tensor, ndims: tuple[int, ...], name: str
+) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise TypeError(
             f"{name} input must be a torch.Tensor, got {type(x).__name__}; "

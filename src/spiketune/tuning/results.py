@@ -1,0 +1,235 @@
+"""Ranked results of a sweep, read from its run directory without Ray.
+
+Ray Tune writes one folder per trial with ``params.json`` (the sampled
+config), ``result.json`` (one JSON line per report), ``error.txt`` when the
+trial raised, and ``checkpoint_*`` folders. This module turns those files and
+spiketune's ``sweep.json`` into one ranked table, so a finished or interrupted
+run can be inspected with pandas alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spiketune.tuning.space import flatten
+
+__all__ = [
+    "SWEEP_FILE",
+    "best_checkpoint",
+    "load_results",
+    "pareto_mask",
+    "read_sweep_meta",
+    "read_trial",
+    "save_results",
+]
+
+logger = logging.getLogger(__name__)
+
+SWEEP_FILE = "sweep.json"
+TEST_FILE = "test_scores.json"
+ENERGY = "val_energy_per_sample_j"
+SPIKES = "val_spikes_per_sample"
+
+
+def read_sweep_meta(run_dir: str | Path) -> dict[str, Any]:
+    """Return the sweep's ``sweep.json`` metadata (objective, mode, state...)."""
+    path = Path(run_dir) / SWEEP_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} is not a spiketune run directory: {SWEEP_FILE} is missing"
+        )
+    return json.loads(path.read_text())
+
+
+def read_trial(trial_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
+    """Return ``(config, reports, error)`` of one Ray Tune trial folder.
+
+    A half-written last line, left by a killed worker, is skipped.
+    """
+    params = trial_dir / "params.json"
+    config = json.loads(params.read_text()) if params.is_file() else {}
+    reports = []
+    result_file = trial_dir / "result.json"
+    if result_file.is_file():
+        for line in result_file.read_text().splitlines():
+            if not line.strip():
+                continue
+            try:
+                reports.append(json.loads(line))
+            except json.JSONDecodeError:
+                logger.warning("skipped a truncated line in %s", result_file)
+    error_file = trial_dir / "error.txt"
+    error = error_file.read_text() if error_file.is_file() else ""
+    return config, reports, error
+
+
+def _trial_dirs(run_dir: Path) -> list[Path]:
+    return sorted(p.parent for p in run_dir.glob("*/params.json"))
+
+
+def _status(reports: list[dict], error: str, max_epochs: int, done: bool) -> str:
+    if error and not (reports and reports[-1].get("trial_status") == "finished"):
+        return "error"
+    if not reports:
+        return "pending" if not done else "error"
+    last = reports[-1].get("trial_status", "running")
+    if last == "diverged":
+        return "diverged"
+    if last == "plateau":
+        return "stopped_early"
+    if last == "finished" or reports[-1].get("epoch", 0) >= max_epochs:
+        return "finished"
+    return "stopped_early" if done else "incomplete"
+
+
+def _best_index(reports: list[dict], objective: str, mode: str) -> int | None:
+    values = [r.get(objective) for r in reports]
+    finite = [
+        (i, float(v))
+        for i, v in enumerate(values)
+        if isinstance(v, int | float) and math.isfinite(v)
+    ]
+    if not finite:
+        return None
+    pick = max if mode == "max" else min
+    return pick(finite, key=lambda item: item[1])[0]
+
+
+def _trial_row(trial_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    objective, mode = meta["objective"], meta["mode"]
+    config, reports, error = read_trial(trial_dir)
+    done = meta.get("state") == "finished"
+    status = _status(reports, error, int(meta.get("max_epochs", 0)), done)
+    row: dict[str, Any] = {
+        "trial_id": trial_dir.name,
+        "status": status,
+        "epochs": len(reports),
+    }
+    best = _best_index(reports, objective, mode)
+    if best is not None:
+        metrics = reports[best]
+        row.update(
+            {k: v for k, v in metrics.items() if k.startswith(("val_", "train_"))}
+        )
+        row[objective] = metrics.get(objective)
+        row["best_epoch"] = metrics.get("epoch", best + 1)
+    if reports:
+        last = reports[-1]
+        row[f"last_{objective}"] = last.get(objective)
+        row["wall_time_s"] = last.get("time_total_s")
+        row["seed"] = last.get("seed")
+    row["reason"] = _reason(status, reports, error)
+    row["checkpoint"] = best_checkpoint(trial_dir)
+    for key, value in flatten(config).items():
+        row[f"config/{key}"] = value if not isinstance(value, list) else str(value)
+    return row
+
+
+def _reason(status: str, reports: list[dict], error: str) -> str:
+    if status == "error":
+        lines = [line for line in error.strip().splitlines() if line.strip()]
+        return lines[-1][:300] if lines else "trial failed before reporting"
+    if status == "diverged":
+        return str(reports[-1].get("diverged_reason", "loss not finite"))
+    if status == "stopped_early":
+        last = reports[-1].get("trial_status")
+        return "no improvement (early_stop)" if last == "plateau" else "scheduler"
+    return ""
+
+
+def best_checkpoint(trial_dir: Path) -> str | None:
+    """Return the newest checkpoint folder of a trial, its best by design.
+
+    The trial only writes a checkpoint when its objective improves, so the
+    newest checkpoint holds the best epoch.
+    """
+    checkpoints = sorted(
+        trial_dir.glob("checkpoint_*"), key=lambda p: int(p.name.split("_")[-1])
+    )
+    return str(checkpoints[-1]) if checkpoints else None
+
+
+def pareto_mask(objective: np.ndarray, cost: np.ndarray, mode: str) -> np.ndarray:
+    """Flag points not dominated in (objective, cost); lower cost is better.
+
+    Points with a NaN in either coordinate are never on the front.
+    """
+    score = objective if mode == "max" else -objective
+    valid = np.isfinite(score) & np.isfinite(cost)
+    mask = np.zeros(len(score), dtype=bool)
+    for i in np.flatnonzero(valid):
+        others = valid.copy()
+        others[i] = False
+        no_worse = (score[others] >= score[i]) & (cost[others] <= cost[i])
+        better = (score[others] > score[i]) | (cost[others] < cost[i])
+        mask[i] = not np.any(no_worse & better)
+    return mask
+
+
+def load_results(run_dir: str | Path) -> pd.DataFrame:
+    """Build the ranked results table of a finished or interrupted run.
+
+    Rows are sorted best first by the objective; trials without a finite
+    objective go last. Columns include ``status``, ``epochs``, metrics at the
+    best epoch, ``rank``, ``pareto_energy``, ``pareto_spikes``, test scores
+    when computed, ``reason`` and ``config/<key>`` for every config value.
+    """
+    run_dir = Path(run_dir)
+    meta = read_sweep_meta(run_dir)
+    rows = [_trial_row(d, meta) for d in _trial_dirs(run_dir)]
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    objective, mode = meta["objective"], meta["mode"]
+    if objective not in table:
+        table[objective] = np.nan
+    table = _add_test_scores(table, run_dir)
+    table = table.sort_values(
+        objective, ascending=mode == "min", na_position="last", kind="stable"
+    ).reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    values = pd.to_numeric(table[objective], errors="coerce").to_numpy(float)
+    for column, flag in ((ENERGY, "pareto_energy"), (SPIKES, "pareto_spikes")):
+        cost = (
+            pd.to_numeric(table[column], errors="coerce").to_numpy(float)
+            if column in table
+            else np.full(len(table), np.nan)
+        )
+        table[flag] = pareto_mask(values, cost, mode)
+    return table
+
+
+def _add_test_scores(table: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
+    path = run_dir / TEST_FILE
+    if not path.is_file():
+        return table
+    scores = json.loads(path.read_text())
+    for trial_id, metrics in scores.items():
+        for key, value in metrics.items():
+            column = f"test_{key}"
+            if column not in table:
+                table[column] = np.nan
+            table.loc[table["trial_id"] == trial_id, column] = value
+    return table
+
+
+def save_results(table: pd.DataFrame, run_dir: str | Path) -> tuple[Path, Path]:
+    """Write the table as ``results.csv`` and ``results.json`` atomically."""
+    run_dir = Path(run_dir)
+    csv_path, json_path = run_dir / "results.csv", run_dir / "results.json"
+    _atomic_write(csv_path, table.to_csv(index=False))
+    _atomic_write(json_path, table.to_json(orient="records", indent=2))
+    return csv_path, json_path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

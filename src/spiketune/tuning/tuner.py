@@ -1,0 +1,419 @@
+"""The sweep driver: one object that validates, runs and ranks a Ray Tune sweep."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import ray
+from ray import tune
+
+from spiketune.data import resolve_data_paths
+from spiketune.tuning.context import TrialContext, TrialSettings
+from spiketune.tuning.progress import ProgressCallback, SweepProgress
+from spiketune.tuning.results import (
+    SWEEP_FILE,
+    TEST_FILE,
+    load_results,
+    save_results,
+)
+from spiketune.tuning.search import build_scheduler, build_searcher
+from spiketune.tuning.space import build_search_space, count_grid, flatten, nest
+from spiketune.tuning.testing import score_on_test
+from spiketune.tuning.trial import run_trial
+from spiketune.tuning.validate import validate_space
+
+__all__ = ["SpikeTuner", "SweepResult"]
+
+logger = logging.getLogger(__name__)
+
+FAILED = ("error", "diverged")
+
+
+@dataclass
+class SweepResult:
+    """Outcome of a sweep: its ranked table and where it lives on disk.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per trial, best first (see
+        :func:`spiketune.tuning.results.load_results`).
+    run_dir : Path
+        The run directory with ``results.csv``, ``results.json`` and the
+        trial folders.
+    objective, mode : str
+        The objective and its direction.
+    """
+
+    table: pd.DataFrame
+    run_dir: Path
+    objective: str
+    mode: str
+
+    @property
+    def all_failed(self) -> bool:
+        """True when no trial produced a finite objective."""
+        if self.table.empty:
+            return True
+        return bool(self.table["status"].isin(FAILED).all())
+
+    @property
+    def best(self) -> pd.Series:
+        """The best trial's row."""
+        return self.table.iloc[0]
+
+    def failure_summary(self) -> str:
+        """Return one line per failed trial: id, status and first reason."""
+        failed = self.table[self.table["status"].isin(FAILED)]
+        return "\n".join(
+            f"{row.trial_id}: {row.status}: {row.reason}" for row in failed.itertuples()
+        )
+
+
+class SpikeTuner:
+    """Tune an SNN's hyperparameters with Ray Tune.
+
+    Parameters
+    ----------
+    space : mapping
+        Bindings by namespace: dotted keys (``"optim.lr"``) or nested dicts,
+        with fixed values, Ray Tune domains or plain specs
+        (see :mod:`spiketune.tuning.space`).
+    objective : str, default "val_accuracy"
+        Reported metric to optimise.
+    mode : str, default "max"
+        ``"max"`` or ``"min"``.
+    num_samples : int, default 8
+        Samples of the space; with grid specs each sample covers the whole
+        grid, so ``grid size * num_samples`` trials run.
+    searcher : str, default "random"
+        ``"random"``, ``"grid"`` or ``"tpe"``.
+    scheduler : str, default "asha"
+        ``"asha"``, ``"median"`` or ``"fifo"``.
+    scheduler_params : mapping, optional
+        ``grace_period``, ``reduction_factor`` or ``min_samples_required``.
+    extra_objectives : sequence of (metric, mode), optional
+        Further objectives for multi-objective TPE search.
+    model_builder : callable or str, optional
+        ``model_builder(model_cfg) -> nn.Module``, or its import path
+        ``"package.module:function"``; the built-in networks when omitted.
+        ``model_cfg`` holds every ``model.*`` value plus ``n_inputs``,
+        ``n_outputs`` and ``dt`` from the data.
+    train_fn : callable, optional
+        ``train_fn(context)`` replacing the built-in loop; it must call
+        ``context.report(metrics)`` once per epoch.
+    cpus_per_trial : float, default 1
+        CPU share of one trial; also its torch thread count (at least 1).
+    gpus_per_trial : float, default 0
+        GPU share of one trial; fractions let trials share a card.
+    max_concurrent : int, optional
+        Cap on trials running at once.
+    address : str, optional
+        Ray cluster to join (``"auto"`` or ``"host:port"``); a local Ray
+        instance when omitted.
+    storage_path : str or Path, default "spiketune_runs"
+        Parent folder of run directories.
+    name : str, optional
+        Run directory name; a timestamp when omitted.
+    seed : int, default 0
+        Sweep seed for the searcher and the trials.
+    keep_checkpoints : int, default 2
+        Checkpoints kept per trial, best first.
+    test_top_k : int, default 3
+        Trials scored once on the test split after the sweep.
+    on_progress : callable, optional
+        Called with a :class:`SweepProgress` whenever it changes.
+    """
+
+    def __init__(
+        self,
+        space: Mapping[str, Any],
+        *,
+        objective: str = "val_accuracy",
+        mode: str = "max",
+        num_samples: int = 8,
+        searcher: str = "random",
+        scheduler: str = "asha",
+        scheduler_params: Mapping[str, Any] | None = None,
+        extra_objectives: Sequence[tuple[str, str]] = (),
+        model_builder: Callable[..., Any] | str | None = None,
+        train_fn: Callable[[TrialContext], None] | None = None,
+        cpus_per_trial: float = 1,
+        gpus_per_trial: float = 0,
+        max_concurrent: int | None = None,
+        address: str | None = None,
+        storage_path: str | Path = "spiketune_runs",
+        name: str | None = None,
+        seed: int = 0,
+        keep_checkpoints: int = 2,
+        test_top_k: int = 3,
+        on_progress: Callable[[SweepProgress], None] | None = None,
+    ) -> None:
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode: {mode!r} must be 'max' or 'min'")
+        _check_count("num_samples", num_samples)
+        _check_count("keep_checkpoints", keep_checkpoints)
+        if cpus_per_trial <= 0 or gpus_per_trial < 0:
+            raise ValueError(
+                f"cpus_per_trial must be > 0 and gpus_per_trial >= 0, got "
+                f"{cpus_per_trial} and {gpus_per_trial}"
+            )
+        self.space = build_search_space(_resolve_paths(space))
+        self.objective = objective
+        self.mode = mode
+        self.num_samples = num_samples
+        self.searcher_name = searcher
+        self.scheduler_name = scheduler
+        self.scheduler_params = dict(scheduler_params or {})
+        self.extra_objectives = list(extra_objectives)
+        self.model_builder = model_builder
+        self.train_fn = train_fn
+        self.cpus_per_trial = cpus_per_trial
+        self.gpus_per_trial = gpus_per_trial
+        self.max_concurrent = max_concurrent
+        self.address = address
+        self.storage_path = Path(storage_path).expanduser().resolve()
+        self.name = name or dt.datetime.now().strftime("sweep-%Y%m%d-%H%M%S")
+        self.seed = seed
+        self.keep_checkpoints = keep_checkpoints
+        self.test_top_k = test_top_k
+        self.on_progress = on_progress
+
+        validate_space(
+            self.space,
+            builtin_model=model_builder in (None, "builtin"),
+            check_objective=objective if train_fn is None else None,
+        )
+        self.max_epochs = self._max_epochs()
+        # Build both once now so their errors surface before Ray starts.
+        self._make_scheduler()
+        self._make_searcher()
+
+    @property
+    def run_dir(self) -> Path:
+        """Folder of this sweep's trials and results."""
+        return self.storage_path / self.name
+
+    @property
+    def total_trials(self) -> int:
+        """Trials the sweep runs: grid size times ``num_samples``."""
+        return count_grid(self.space) * self.num_samples
+
+    def _max_epochs(self) -> int:
+        epochs = flatten(self.space).get("trainer.epochs", 10)
+        if not isinstance(epochs, int):
+            raise ValueError(
+                "trainer.epochs must be fixed, not searched, because the "
+                f"scheduler needs the full trial length; got {epochs!r}"
+            )
+        return epochs
+
+    def _make_scheduler(self) -> Any:
+        return build_scheduler(
+            self.scheduler_name,
+            self.scheduler_params,
+            metric=self.objective,
+            mode=self.mode,
+            max_t=self.max_epochs,
+        )
+
+    def _make_searcher(self) -> Any:
+        return build_searcher(
+            self.searcher_name,
+            self.space,
+            metric=self.objective,
+            mode=self.mode,
+            seed=self.seed,
+            max_concurrent=self.max_concurrent,
+            extra_objectives=self.extra_objectives,
+        )
+
+    def _settings(self) -> TrialSettings:
+        return TrialSettings(
+            objective=self.objective,
+            mode=self.mode,
+            model_builder=self.model_builder,
+            train_fn=self.train_fn,
+            threads=max(1, int(self.cpus_per_trial)),
+            base_seed=self.seed,
+            use_gpu=self.gpus_per_trial > 0,
+        )
+
+    def _trainable(self) -> Any:
+        trainable = tune.with_parameters(run_trial, settings=self._settings())
+        resources = {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial}
+        return tune.with_resources(trainable, resources)
+
+    def _run_config(self, callback: ProgressCallback) -> tune.RunConfig:
+        return tune.RunConfig(
+            name=self.name,
+            storage_path=str(self.storage_path),
+            verbose=0,
+            callbacks=[callback],
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=self.keep_checkpoints,
+                checkpoint_score_attribute=self.objective,
+                checkpoint_score_order=self.mode,
+            ),
+        )
+
+    def _tune_config(self) -> tune.TuneConfig:
+        return tune.TuneConfig(
+            metric=None if self.extra_objectives else self.objective,
+            mode=None if self.extra_objectives else self.mode,
+            num_samples=self.num_samples,
+            search_alg=self._make_searcher(),
+            scheduler=self._make_scheduler(),
+            max_concurrent_trials=self.max_concurrent,
+            reuse_actors=True,
+            trial_dirname_creator=lambda trial: trial.trial_id,
+        )
+
+    def _init_ray(self) -> None:
+        if ray.is_initialized():
+            return
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
+        kwargs: dict[str, Any] = {
+            "include_dashboard": False,
+            "configure_logging": False,
+            "log_to_driver": False,
+        }
+        if self.address:
+            ray.init(address=self.address, **kwargs)
+        else:
+            ray.init(num_cpus=os.cpu_count(), **kwargs)
+        logger.info("Ray resources: %s", ray.cluster_resources())
+
+    def fit(self, *, resume: bool = False, resume_errored: bool = False) -> SweepResult:
+        """Run the sweep, or resume it from its run directory, and rank it.
+
+        Parameters
+        ----------
+        resume : bool, default False
+            Continue an interrupted sweep of the same ``name``: unfinished
+            trials run on, finished ones are kept.
+        resume_errored : bool, default False
+            With ``resume``, also re-run trials that raised.
+
+        Returns
+        -------
+        SweepResult
+            The ranked table; ``all_failed`` tells whether any trial
+            produced a result.
+        """
+        self._init_ray()
+        progress = SweepProgress(total=self.total_trials, mode=self.mode)
+        callback = ProgressCallback(
+            progress, self.objective, self.max_epochs, self.on_progress
+        )
+        tuner = self._make_tuner(callback, resume, resume_errored)
+        self._write_meta(state="running")
+        started = time.monotonic()
+        logger.info("sweep %s started: %d trials", self.name, self.total_trials)
+        try:
+            tuner.fit()
+        except KeyboardInterrupt:
+            self._write_meta(state="interrupted")
+            raise
+        self._write_meta(state="finished", wall_time_s=time.monotonic() - started)
+        return self._finish()
+
+    def _make_tuner(
+        self, callback: ProgressCallback, resume: bool, resume_errored: bool
+    ) -> tune.Tuner:
+        if resume:
+            if not tune.Tuner.can_restore(str(self.run_dir)):
+                raise FileNotFoundError(
+                    f"cannot resume: {self.run_dir} holds no Ray Tune state; run "
+                    "the sweep without --resume first"
+                )
+            logger.info("resuming sweep from %s", self.run_dir)
+            return tune.Tuner.restore(
+                str(self.run_dir),
+                self._trainable(),
+                resume_unfinished=True,
+                resume_errored=resume_errored,
+                param_space=self.space,
+            )
+        return tune.Tuner(
+            self._trainable(),
+            param_space=self.space,
+            tune_config=self._tune_config(),
+            run_config=self._run_config(callback),
+        )
+
+    def _write_meta(self, state: str, **extra: Any) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        path = self.run_dir / SWEEP_FILE
+        meta = json.loads(path.read_text()) if path.is_file() else {}
+        meta.update(
+            {
+                "name": self.name,
+                "objective": self.objective,
+                "mode": self.mode,
+                "max_epochs": self.max_epochs,
+                "searcher": self.searcher_name,
+                "scheduler": self.scheduler_name,
+                "num_samples": self.num_samples,
+                "total_trials": self.total_trials,
+                "cpus_per_trial": self.cpus_per_trial,
+                "gpus_per_trial": self.gpus_per_trial,
+                "seed": self.seed,
+                "space": {k: _describe(v) for k, v in flatten(self.space).items()},
+                "state": state,
+                "updated_at": dt.datetime.now().isoformat(timespec="seconds"),
+                **extra,
+            }
+        )
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(meta, indent=2, default=str))
+        tmp.replace(path)
+
+    def _finish(self) -> SweepResult:
+        table = load_results(self.run_dir)
+        if not table.empty and self.test_top_k > 0:
+            scores = score_on_test(table, self.test_top_k)
+            (self.run_dir / TEST_FILE).write_text(json.dumps(scores, indent=2))
+            table = load_results(self.run_dir)
+        save_results(table, self.run_dir)
+        result = SweepResult(table, self.run_dir, self.objective, self.mode)
+        if result.all_failed:
+            logger.error("every trial failed:\n%s", result.failure_summary())
+        else:
+            logger.info(
+                "best trial %s: %s = %s",
+                result.best["trial_id"],
+                self.objective,
+                result.best[self.objective],
+            )
+        return result
+
+
+def _resolve_paths(space: Mapping[str, Any]) -> dict[str, Any]:
+    nested = nest(space)
+    if "data" in nested and isinstance(nested["data"], Mapping):
+        nested["data"] = resolve_data_paths(nested["data"])
+    return nested
+
+
+def _check_count(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{key}: {value!r} is not a positive integer")
+
+
+def _describe(value: Any) -> Any:
+    if isinstance(value, int | float | str | bool | type(None) | list | dict):
+        return value if not isinstance(value, float) or math.isfinite(value) else str(value)
+    return repr(value)

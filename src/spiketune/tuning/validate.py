@@ -1,0 +1,162 @@
+"""Check a whole search space before Ray starts, on every value it can take.
+
+Ranges cannot be checked by sampling alone (a bad category may be drawn
+rarely), so :func:`probe_configs` builds one config with each tuned key at each
+of its extremes: the bounds of a range, every category of a choice and every
+point of a grid. Each probe goes through the same validators the trial uses.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ray.tune.search.sample import Categorical, Domain, Float, Function, Integer, Normal
+
+from spiketune.data import validate_data_config
+from spiketune.losses import validate_loss_config
+from spiketune.optim import (
+    validate_anneal_config,
+    validate_optim_config,
+    validate_sched_config,
+)
+from spiketune.tuning.builders import (
+    BUILTIN_MODEL_KEYS,
+    INJECTED_KEYS,
+    build_builtin_model,
+)
+from spiketune.tuning.defaults import check_trainer_keys, suggest, with_defaults
+from spiketune.tuning.space import flatten, nest
+
+__all__ = ["infer_task", "probe_configs", "validate_space"]
+
+
+def _extremes(value: Any) -> list[Any]:
+    if isinstance(value, Mapping) and set(value) == {"grid_search"}:
+        return list(value["grid_search"])
+    if isinstance(value, Categorical):
+        return list(value.categories)
+    if isinstance(value, Integer):
+        return [value.lower, value.upper - 1]
+    if isinstance(value, Normal):
+        return [value.mean]
+    if isinstance(value, Float):
+        return [value.lower, value.upper]
+    return []
+
+
+def _first(value: Any) -> Any:
+    options = _extremes(value)
+    if options:
+        return options[0]
+    if isinstance(value, Function | Domain):
+        return None
+    return value
+
+
+def probe_configs(space: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Yield concrete configs that together visit every extreme of the space.
+
+    Conditional (``sample_from``) values are skipped: they depend on other
+    values and are resolved by Ray at sampling time.
+    """
+    flat = flatten(space)
+    base = {key: _first(value) for key, value in flat.items()}
+    base = {key: value for key, value in base.items() if value is not None}
+    yield nest(base)
+    for key, value in flat.items():
+        for option in _extremes(value)[1:]:
+            probe = dict(base)
+            probe[key] = copy.deepcopy(option)
+            yield nest(probe)
+
+
+def infer_task(data_cfg: Mapping[str, Any]) -> str:
+    """Return ``"classification"`` or ``"regression"`` for a data config."""
+    if data_cfg.get("name", "digits") != "audio":
+        return "classification"
+    layout = data_cfg.get("task", "auto")
+    if layout != "auto":
+        return layout
+    from spiketune.data.audio import detect_layout
+
+    return detect_layout(Path(data_cfg["root"]))
+
+
+def validate_space(
+    space: Mapping[str, Any], *, builtin_model: bool, check_objective: str | None
+) -> None:
+    """Run every validator on every probe config of a space.
+
+    Raises
+    ------
+    ValueError
+        The first problem found, naming the dotted key, the value and the
+        accepted values.
+    """
+    for probe in probe_configs(space):
+        cfg = with_defaults(probe)
+        check_trainer_keys(probe)
+        validate_data_config(cfg["data"])
+        task = infer_task(cfg["data"])
+        validate_loss_config(cfg["loss"], task=task)
+        validate_optim_config(cfg["optim"])
+        validate_sched_config(cfg["sched"])
+        validate_anneal_config(cfg["anneal"])
+        if builtin_model:
+            _check_model_keys(cfg["model"])
+    if check_objective is not None:
+        _check_objective(check_objective)
+
+
+def _check_model_keys(model_cfg: Mapping[str, Any]) -> None:
+    valid = (*BUILTIN_MODEL_KEYS, "dt")
+    for key in model_cfg:
+        if key in INJECTED_KEYS and key != "dt":
+            raise ValueError(
+                f"model.{key}: set by the data, not by the config; remove it"
+            )
+        if key not in valid:
+            raise ValueError(
+                f"model.{key}: unknown key of the built-in networks; valid keys "
+                f"are {', '.join(BUILTIN_MODEL_KEYS)}{suggest(key, valid)}"
+            )
+    hidden = model_cfg.get("hidden", [64])
+    sizes = [hidden] if isinstance(hidden, int) else hidden
+    if not isinstance(sizes, list | tuple) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes
+    ):
+        raise ValueError(
+            f"model.hidden: {hidden!r} is not a positive integer or a list of them"
+        )
+    population = model_cfg.get("population", 1)
+    if isinstance(population, bool) or not isinstance(population, int) or population < 1:
+        raise ValueError(f"model.population: {population!r} is not a positive integer")
+    _try_build(model_cfg)
+
+
+def _try_build(model_cfg: Mapping[str, Any]) -> None:
+    # Building a tiny copy runs every parameter check of the layers, such as
+    # tau > 0, a known surrogate and a known chip profile.
+    probe = {**model_cfg, "n_inputs": 4, "n_outputs": 2}
+    probe.setdefault("dt", 1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            build_builtin_model(probe)
+        except (ValueError, TypeError) as err:
+            message = str(err)
+            if not message.startswith("model."):
+                message = f"model: {message}"
+            raise ValueError(message) from err
+
+
+def _check_objective(objective: str) -> None:
+    if not objective.startswith(("val_", "train_")):
+        raise ValueError(
+            f"objective: {objective!r} is not a reported metric; use a validation "
+            "metric such as 'val_accuracy' or 'val_loss'"
+        )
