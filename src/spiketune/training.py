@@ -76,8 +76,9 @@ def train_epoch(
     ):
         result = loss_fn(model(x), y, model)
         loss = result.total
-        if not math.isfinite(float(loss)):
-            raise DivergenceError(f"training loss became {float(loss)}")
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise DivergenceError(f"training loss became {value}")
 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -87,7 +88,7 @@ def train_epoch(
 
         batch = x.shape[0]
         n_seen += batch
-        _accumulate(sums, {"loss": float(loss), **result.terms}, batch)
+        _accumulate(sums, {"loss": value, **result.terms}, batch)
     return {key: value / max(n_seen, 1) for key, value in sums.items()}
 
 

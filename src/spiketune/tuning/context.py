@@ -15,6 +15,7 @@ from torch import nn
 
 from spiketune.data import TaskData
 from spiketune.hardware.profile import ChipProfile
+from spiketune.tuning.builders import resolve_builder
 from spiketune.tuning.checkpoint import save_checkpoint
 
 __all__ = ["TrialContext", "TrialSettings"]
@@ -95,14 +96,25 @@ class TrialContext:
     def export_model(self) -> nn.Module:
         """Return a copy of the model as a chip would receive it.
 
-        With sign annealing installed, the copy has hard, sign-coherent
-        weights and no parametrisation; otherwise it is a plain copy.
+        With sign annealing installed, the copy is a freshly built model
+        holding the hard, sign-coherent weights and no parametrisation;
+        otherwise it is a plain copy.
         """
+        # Neuron state from the last batch holds autograd graphs, which
+        # deepcopy rejects; the next forward pass resets it anyway.
+        for module in self.model.modules():
+            if hasattr(module, "reset_state"):
+                module.reset_state()
         if self.sign_annealing is None:
             return copy.deepcopy(self.model)
-        model, sign = copy.deepcopy((self.model, self.sign_annealing))
-        sign.harden()
-        return model
+
+        # A deepcopy of a parametrised module shares its generated class, so
+        # removing the copy's parametrisation would break the original.
+        builder = resolve_builder(self.spec["builder"])
+        with torch.random.fork_rng():
+            plain = builder(dict(self.spec["model_cfg"]))
+        plain.load_state_dict(hard_state_dict(self.model))
+        return plain.to(self.device)
 
     def report(
         self,
@@ -148,6 +160,26 @@ class TrialContext:
             save_checkpoint(tmp, exported.cpu(), spec)
             self.reporter(metrics, checkpoint_dir=tmp)
         self.model.to(self.device)
+
+
+@torch.no_grad()
+def hard_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Return a state dict with every sign-annealed weight made hard.
+
+    Parametrised weights appear as ``<module>.weight`` holding
+    ``BlockSign.hard`` of their latent weight, as after ``harden()``.
+    """
+    marker = ".parametrizations.weight.original"
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if name.endswith(marker):
+            prefix = name.removesuffix(marker)
+            module = model.get_submodule(prefix)
+            block_sign = module.parametrizations.weight[0]
+            state[f"{prefix}.weight"] = block_sign.hard(tensor)
+        else:
+            state[name] = tensor.clone()
+    return state
 
 
 def _plain(metrics: dict[str, Any]) -> dict[str, Any]:

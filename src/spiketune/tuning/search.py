@@ -54,7 +54,7 @@ def build_searcher(
             f"{name!r}"
         )
     if name in ("random", "grid"):
-        return BasicVariantGenerator(random_state=seed)
+        return BasicVariantGenerator(max_concurrent=max_concurrent or 0, random_state=seed)
     return _optuna_searcher(space, metric, mode, seed, max_concurrent, extra_objectives)
 
 

@@ -269,13 +269,12 @@ class SpikeTuner:
         )
 
     def _tune_config(self) -> tune.TuneConfig:
+        # The scheduler and the searcher carry the metric and mode, and the
+        # searcher caps concurrency, so TuneConfig sets neither.
         return tune.TuneConfig(
-            metric=None if self.extra_objectives else self.objective,
-            mode=None if self.extra_objectives else self.mode,
             num_samples=self.num_samples,
             search_alg=self._make_searcher(),
             scheduler=self._make_scheduler(),
-            max_concurrent_trials=self.max_concurrent,
             reuse_actors=True,
             trial_dirname_creator=lambda trial: trial.trial_id,
         )
@@ -283,8 +282,12 @@ class SpikeTuner:
     def _init_ray(self) -> None:
         if ray.is_initialized():
             return
-        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
+        # Progress comes from ProgressCallback; keep Ray's own console
+        # reporter and its snapshot-frequency warning quiet.
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        os.environ.setdefault(
+            "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0"
+        )
         kwargs: dict[str, Any] = {
             "include_dashboard": False,
             "configure_logging": False,
