@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from spiketune.tuning.defaults import with_defaults
-from spiketune.tuning.space import NAMESPACES
+from spiketune.tuning.keys import NAMESPACES
 
 __all__ = ["ConfigError", "SweepConfig", "load_config", "save_resolved_config"]
 

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from spiketune.neurons.functional import beta_from_tau, check_lif_params, lif_step
+from spiketune.neurons.fused import fused_enabled, fused_lif_sequence
 from spiketune.neurons.synapse import Dense
 from spiketune.surrogates import Surrogate, get_surrogate
 
@@ -41,6 +42,12 @@ class LIF(nn.Module):
         spikes.
     mem_floor : float, optional
         Lowest membrane value after the reset.
+    fused : bool, default True
+        Run :meth:`forward_sequence` through the fused recurrence of
+        :mod:`spiketune.neurons.fused` instead of a per-step autograd loop.
+        Both paths give the same spikes, membranes and gradients.
+        :func:`~spiketune.neurons.fused.set_fused_enabled` turns the fused
+        path off for every layer.
 
     Raises
     ------
@@ -61,6 +68,7 @@ class LIF(nn.Module):
         learn_threshold: bool = False,
         recurrent: bool = False,
         mem_floor: float | None = None,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         check_lif_params(tau, dt, threshold, reset_mechanism)
@@ -68,6 +76,7 @@ class LIF(nn.Module):
         self.dt = float(dt)
         self.reset_mechanism = reset_mechanism
         self.mem_floor = mem_floor
+        self.fused = fused
         self.spike_grad = get_surrogate(spike_grad)
 
         tau_tensor = torch.full((n,), float(tau))
@@ -134,9 +143,7 @@ class LIF(nn.Module):
         )  # fmt: skip
         return self.spk, self.mem
 
-    def forward_sequence(
-        self, cur: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_sequence(self, cur: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Run a whole sequence of currents ``[B, T, N]``.
 
         The recurrence is the only loop over time; feed-forward currents
@@ -155,6 +162,24 @@ class LIF(nn.Module):
         if self.recurrent is not None:
             w_rec = self.recurrent.effective_weight()
 
+        if self.fused and fused_enabled():
+            spikes, mems = fused_lif_sequence(
+                cur, self.mem, self.spk, beta.to(cur.dtype),
+                threshold.to(cur.dtype), self.spike_grad, self.reset_mechanism,
+                self.mem_floor, None if w_rec is None else w_rec.to(cur.dtype),
+            )  # fmt: skip
+            self.spk, self.mem = spikes[:, -1], mems[:, -1]
+            return spikes, mems
+        return self._forward_sequence_loop(cur, beta, threshold, w_rec)
+
+    def _forward_sequence_loop(
+        self,
+        cur: torch.Tensor,
+        beta: torch.Tensor,
+        threshold: torch.Tensor,
+        w_rec: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the sequence as a loop of :func:`lif_step` under autograd."""
         spk, mem = self.spk, self.mem
         spikes, mems = [], []
         for cur_t in cur.unbind(dim=1):

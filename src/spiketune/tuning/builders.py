@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-import inspect
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +17,8 @@ __all__ = [
     "builder_path",
     "resolve_builder",
 ]
+
+logger = logging.getLogger(__name__)
 
 ModelBuilder = Callable[[dict[str, Any]], nn.Module]
 
@@ -97,21 +99,30 @@ def resolve_builder(spec: ModelBuilder | str | None) -> ModelBuilder:
             f"model builder {spec!r}: cannot import module {module_name!r} ({err}); "
             "make it importable from the working directory or PYTHONPATH"
         ) from err
-    builder = getattr(module, attr, None)
+    builder = module
+    for part in attr.split("."):
+        builder = getattr(builder, part, None)
     if not callable(builder):
         raise ValueError(f"model builder {spec!r}: {attr!r} is not a callable")
     return builder
 
 
 def builder_path(builder: ModelBuilder) -> str:
-    """Return ``"package.module:function"`` for a builder, or ``"builtin"``."""
+    """Return ``"package.module:function"`` for a builder, or ``"builtin"``.
+
+    Checkpoints store this path to rebuild the model, so a builder defined in
+    a script (module ``__main__``) or inside a function can only be reloaded
+    in a process that defines it the same way.
+    """
     if builder is build_builtin_model:
         return "builtin"
-    module = inspect.getmodule(builder)
-    name = getattr(builder, "__qualname__", getattr(builder, "__name__", ""))
-    if module is None or "<" in name:
-        raise ValueError(
-            f"model builder {builder!r} has no import path; define it at module "
-            "level so checkpoints can rebuild the model"
+    module = getattr(builder, "__module__", None) or "__main__"
+    name = getattr(builder, "__qualname__", getattr(builder, "__name__", "builder"))
+    path = f"{module}:{name}"
+    if module == "__main__" or "<" in name:
+        logger.warning(
+            "model builder %s is not importable by path; checkpoints of this "
+            "sweep reload only where it is defined the same way",
+            path,
         )
-    return f"{module.__name__}:{name}"
+    return path

@@ -78,6 +78,7 @@ class TrialContext:
     seed: int
     device: torch.device
     reporter: Callable[..., None]
+    builder: Callable[..., nn.Module] | None = None
     best: float | None = None
     epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
@@ -110,7 +111,7 @@ class TrialContext:
 
         # A deepcopy of a parametrised module shares its generated class, so
         # removing the copy's parametrisation would break the original.
-        builder = resolve_builder(self.spec["builder"])
+        builder = self.builder or resolve_builder(self.spec["builder"])
         with torch.random.fork_rng():
             plain = builder(dict(self.spec["model_cfg"]))
         plain.load_state_dict(hard_state_dict(self.model))

@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from spiketune.tuning.space import NAMESPACES
+from spiketune.tuning.keys import NAMESPACES
 
 __all__ = ["DEFAULTS", "check_trainer_keys", "suggest", "with_defaults"]
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spiketune.tuning.space import flatten
+from spiketune.tuning.keys import flatten
 
 __all__ = [
     "SWEEP_FILE",

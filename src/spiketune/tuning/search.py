@@ -50,11 +50,12 @@ def build_searcher(
         )
     if extra_objectives and name != "tpe":
         raise ValueError(
-            "objectives: multi-objective search needs searcher 'tpe', got "
-            f"{name!r}"
+            f"objectives: multi-objective search needs searcher 'tpe', got {name!r}"
         )
     if name in ("random", "grid"):
-        return BasicVariantGenerator(max_concurrent=max_concurrent or 0, random_state=seed)
+        return BasicVariantGenerator(
+            max_concurrent=max_concurrent or 0, random_state=seed
+        )
     return _optuna_searcher(space, metric, mode, seed, max_concurrent, extra_objectives)
 
 

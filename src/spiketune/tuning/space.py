@@ -34,6 +34,18 @@ from typing import Any
 from ray import tune
 from ray.tune.search.sample import Categorical, Domain, Float, Function, Integer
 
+from spiketune.tuning.keys import (
+    _RANGE_KINDS,
+    NAMESPACES,
+    SPEC_KINDS,
+    flatten,
+    get_path,
+    is_grid,
+    is_spec,
+    looks_like_spec,
+    nest,
+)
+
 __all__ = [
     "NAMESPACES",
     "SPEC_KINDS",
@@ -45,90 +57,6 @@ __all__ = [
     "nest",
     "tuned_keys",
 ]
-
-NAMESPACES = (
-    "model",
-    "loss",
-    "metric",
-    "optim",
-    "sched",
-    "anneal",
-    "trainer",
-    "data",
-    "early_stop",
-)
-
-_RANGE_KINDS = {
-    "uniform": 2,
-    "loguniform": 2,
-    "quniform": 3,
-    "qloguniform": 3,
-    "randint": 2,
-    "qrandint": 3,
-    "lograndint": 2,
-    "qlograndint": 3,
-    "randn": 2,
-}
-SPEC_KINDS = (*_RANGE_KINDS, "choice", "grid", "sample_from")
-
-
-def is_spec(value: Any) -> bool:
-    """Return True if ``value`` is a one-key mapping naming a domain kind."""
-    return (
-        isinstance(value, Mapping)
-        and len(value) == 1
-        and next(iter(value)) in SPEC_KINDS
-    )
-
-
-def _is_leaf(value: Any) -> bool:
-    # Specs, Ray grids and one-key mappings that look like a misspelt spec are
-    # values, not namespaces to descend into.
-    if not isinstance(value, Mapping) or isinstance(value, Domain) or not value:
-        return True
-    if is_spec(value) or _is_grid(value):
-        return True
-    return len(value) == 1 and _looks_like_spec(str(next(iter(value))))
-
-
-def nest(bindings: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn dotted keys into nested dicts; nested input is merged as is."""
-    nested: dict[str, Any] = {}
-    for key, value in bindings.items():
-        parts = str(key).split(".")
-        node = nested
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"{key}: {part!r} is both a value and a namespace")
-        leaf = parts[-1]
-        if not _is_leaf(value):
-            existing = node.setdefault(leaf, {})
-            for sub_key, sub_value in nest(value).items():
-                existing[sub_key] = sub_value
-        else:
-            node[leaf] = value
-    return nested
-
-
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Turn nested dicts into dotted keys; domains and specs stay leaves."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        path = f"{prefix}{key}"
-        if not _is_leaf(value):
-            flat.update(flatten(value, f"{path}."))
-        else:
-            flat[path] = value
-    return flat
-
-
-def get_path(tree: Mapping[str, Any], dotted: str) -> Any:
-    """Return the value at a dotted key in nested dicts, or raise KeyError."""
-    node: Any = tree
-    for part in dotted.split("."):
-        node = node[part]
-    return node
 
 
 def build_search_space(bindings: Mapping[str, Any]) -> dict[str, Any]:
@@ -171,7 +99,7 @@ def tuned_keys(space: Mapping[str, Any]) -> list[str]:
     return [
         key
         for key, value in flatten(space).items()
-        if isinstance(value, Domain) or _is_grid(value)
+        if isinstance(value, Domain) or is_grid(value)
     ]
 
 
@@ -179,36 +107,24 @@ def count_grid(space: Mapping[str, Any]) -> int:
     """Return the number of grid points: the product of every grid's size."""
     total = 1
     for value in flatten(space).values():
-        if _is_grid(value):
+        if is_grid(value):
             total *= len(value["grid_search"])
     return total
 
 
-def _is_grid(value: Any) -> bool:
-    return isinstance(value, Mapping) and set(value) == {"grid_search"}
-
-
 def _to_domain(key: str, value: Any) -> Any:
-    if isinstance(value, Domain) or _is_grid(value):
+    if isinstance(value, Domain) or is_grid(value):
         return value
     if isinstance(value, Mapping) and len(value) == 1:
         kind = next(iter(value))
         if kind in SPEC_KINDS:
             return _spec_to_domain(key, kind, value[kind])
-        if kind not in NAMESPACES and _looks_like_spec(kind):
+        if kind not in NAMESPACES and looks_like_spec(kind):
             raise ValueError(
                 f"{key}: unknown spec kind {kind!r}; valid kinds are "
                 f"{', '.join(SPEC_KINDS)}"
             )
     return copy.deepcopy(value)
-
-
-def _looks_like_spec(kind: str) -> bool:
-    # A one-key mapping whose key resembles a domain name is probably a typo
-    # of one, such as "log_uniform" or "choices".
-    lowered = kind.lower().replace("_", "")
-    hints = ("uniform", "randint", "choice", "grid", "randn", "samplefrom")
-    return any(hint in lowered for hint in hints)
 
 
 def _spec_to_domain(key: str, kind: str, args: Any) -> Any:

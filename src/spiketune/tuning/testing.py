@@ -48,6 +48,8 @@ def score_on_test(table: pd.DataFrame, top_k: int) -> dict[str, dict[str, float]
             logger.error("test scoring of trial %s failed: %s", row.trial_id, err)
             continue
         scores[row.trial_id] = {
-            k: v for k, v in metrics.items() if isinstance(v, float) and math.isfinite(v)
+            k: v
+            for k, v in metrics.items()
+            if isinstance(v, float) and math.isfinite(v)
         }
     return scores

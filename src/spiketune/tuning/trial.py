@@ -77,7 +77,10 @@ def build_trial(
     profile = _profile_of(model, model_cfg)
 
     loss_fn = build_loss(
-        cfg["loss"], profile=profile, n_outputs=data.n_outputs, task=data.task
+        _loss_cfg(cfg["loss"], data),
+        profile=profile,
+        n_outputs=getattr(model, "n_outputs", data.n_outputs),
+        task=data.task,
     )
     _check_output(model, loss_fn, data, device)
 
@@ -111,6 +114,7 @@ def build_trial(
         seed=seed,
         device=device,
         reporter=reporter or (lambda metrics, checkpoint_dir: None),
+        builder=builder,
     )
 
 
@@ -131,6 +135,16 @@ def _model_cfg(cfg: Mapping[str, Any], data: TaskData) -> dict[str, Any]:
             "bind the time step once, under data.dt"
         )
     return model_cfg
+
+
+def _loss_cfg(loss_cfg: Mapping[str, Any], data: TaskData) -> dict[str, Any]:
+    # A population loss needs the class count, which only the data knows.
+    cfg = dict(loss_cfg)
+    if cfg.get("task") == "population":
+        population = dict(cfg.get("population_on") or {})
+        population.setdefault("n_classes", data.n_outputs)
+        cfg["population_on"] = population
+    return cfg
 
 
 def _profile_of(model: torch.nn.Module, model_cfg: Mapping[str, Any]):
@@ -208,7 +222,9 @@ def _epoch_metrics(context: TrialContext, train_terms: dict[str, float]) -> dict
         exported,
         context.data.val,
         task=context.data.task,
-        n_classes=context.data.n_outputs if context.data.task == "classification" else None,
+        n_classes=context.data.n_outputs
+        if context.data.task == "classification"
+        else None,
         profile=context.profile,
         population=context.spec["population"],
         batch_size=int(context.config["trainer"].get("eval_batch_size", 512)),
@@ -230,5 +246,3 @@ def _report_divergence(context: TrialContext, reason: str) -> None:
     objective = context.settings.objective
     value = context.best if context.best is not None else math.nan
     context.report({objective: value, "diverged_reason": reason}, status="diverged")
-
-

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -293,10 +294,19 @@ class SpikeTuner:
             "configure_logging": False,
             "log_to_driver": False,
         }
+        # Workers import builders given as "module:function" paths from the
+        # driver's working folder, as the driver does.
+        paths = [os.getcwd(), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+        kwargs["runtime_env"] = {
+            "env_vars": {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+        }
         if self.address:
+            if self.address.startswith(("127.", "localhost")):
+                kwargs["_node_ip_address"] = "127.0.0.1"
             ray.init(address=self.address, **kwargs)
         else:
-            ray.init(num_cpus=os.cpu_count(), **kwargs)
+            # A single-machine instance needs no address beyond loopback.
+            ray.init(num_cpus=os.cpu_count(), _node_ip_address="127.0.0.1", **kwargs)
         logger.info("Ray resources: %s", ray.cluster_resources())
 
     def fit(self, *, resume: bool = False, resume_errored: bool = False) -> SweepResult:
@@ -317,6 +327,8 @@ class SpikeTuner:
             produced a result.
         """
         self._init_ray()
+        for function in (self.model_builder, self.train_fn):
+            _pickle_by_value(function)
         progress = SweepProgress(total=self.total_trials, mode=self.mode)
         callback = ProgressCallback(
             progress, self.objective, self.max_epochs, self.on_progress
@@ -404,6 +416,23 @@ class SpikeTuner:
         return result
 
 
+def _pickle_by_value(function: Any) -> None:
+    """Ship a user function's module by value when workers cannot import it.
+
+    Functions from scripts and test folders live in modules that are not
+    installed, so Ray workers could not import them by name.
+    """
+    if not callable(function):
+        return
+    module = sys.modules.get(getattr(function, "__module__", ""), None)
+    if module is None or module.__name__ == "__main__":
+        return
+    origin = getattr(module, "__file__", "") or ""
+    if "site-packages" in origin or module.__name__.startswith("spiketune"):
+        return
+    ray.cloudpickle.register_pickle_by_value(module)
+
+
 def _resolve_paths(space: Mapping[str, Any]) -> dict[str, Any]:
     nested = nest(space)
     if "data" in nested and isinstance(nested["data"], Mapping):
@@ -418,5 +447,9 @@ def _check_count(key: str, value: Any) -> None:
 
 def _describe(value: Any) -> Any:
     if isinstance(value, int | float | str | bool | type(None) | list | dict):
-        return value if not isinstance(value, float) or math.isfinite(value) else str(value)
+        return (
+            value
+            if not isinstance(value, float) or math.isfinite(value)
+            else str(value)
+        )
     return repr(value)

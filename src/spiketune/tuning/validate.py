@@ -133,7 +133,11 @@ def _check_model_keys(model_cfg: Mapping[str, Any]) -> None:
             f"model.hidden: {hidden!r} is not a positive integer or a list of them"
         )
     population = model_cfg.get("population", 1)
-    if isinstance(population, bool) or not isinstance(population, int) or population < 1:
+    if (
+        isinstance(population, bool)
+        or not isinstance(population, int)
+        or population < 1
+    ):
         raise ValueError(f"model.population: {population!r} is not a positive integer")
     _try_build(model_cfg)
 
