@@ -247,7 +247,7 @@ def test_profile_from_yaml(tmp_path) -> None:
     with torch.no_grad():
         dense.weight.fill_(0.5)
     dense.prepare()
-    assert float(dense.effective_weight()) == pytest.approx(3 * 1.2 / 7)
+    assert float(dense.effective_weight().detach()) == pytest.approx(3 * 1.2 / 7)
 
 
 def test_profile_unknown_key(tmp_path) -> None:

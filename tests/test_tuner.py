@@ -8,9 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-import ray
-
 import sweep_models
+
 from spiketune.hardware import check_fit
 from spiketune.tuning import SpikeTuner, load_model, load_results
 
@@ -92,7 +91,9 @@ def test_error_and_divergence_do_not_stop_sweep(tmp_path):
         model_builder=sweep_models.flaky_builder,
     )
     result = tuner.fit()
-    status = dict(zip(result.table["config/model.fault"], result.table["status"]))
+    status = dict(
+        zip(result.table["config/model.fault"], result.table["status"], strict=True)
+    )
     assert status == {"none": "finished", "raise": "error", "nan": "diverged"}
     assert not result.all_failed
     reasons = result.failure_summary()

@@ -63,9 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(demo)
 
     results = sub.add_parser("results", help="print the ranked table of a run")
-    results.add_argument("run_dir", help="run directory of a finished or interrupted sweep")
-    results.add_argument("--top", type=int, default=10, help="rows to show (default 10)")
-    results.add_argument("--sort", help="metric column to rank by (default: the objective)")
+    results.add_argument(
+        "run_dir", help="run directory of a finished or interrupted sweep"
+    )
+    results.add_argument(
+        "--top", type=int, default=10, help="rows to show (default 10)"
+    )
+    results.add_argument(
+        "--sort", help="metric column to rank by (default: the objective)"
+    )
     results.add_argument(
         "--pareto", action="store_true", help="show only Pareto-front trials"
     )
@@ -81,9 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("run_dir", help="run directory")
     export.add_argument("--trial", help="trial id (default: the best trial)")
-    export.add_argument(
-        "--out", help="output folder (default RUN_DIR/export/TRIAL_ID)"
-    )
+    export.add_argument("--out", help="output folder (default RUN_DIR/export/TRIAL_ID)")
 
     report = sub.add_parser("report", help="write the HTML report of a run")
     report.add_argument("run_dir", help="run directory")
@@ -148,7 +152,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from spiketune.config import load_config
 
-    with resources.as_file(resources.files("spiketune") / "configs" / "demo.yaml") as path:
+    with resources.as_file(
+        resources.files("spiketune") / "configs" / "demo.yaml"
+    ) as path:
         config = load_config(path)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return _run_sweep(config, args, resume=False, default_name=f"demo-{stamp}")
@@ -207,7 +213,9 @@ def _run_sweep(config, args, *, resume: bool, default_name: str | None) -> int:
 
     save_resolved_config(config, tuner.run_dir)
     print(f"sweep {name}: {tuner.total_trials} trials -> {tuner.run_dir}")
-    result = tuner.fit(resume=resume, resume_errored=getattr(args, "resume_errored", False))
+    result = tuner.fit(
+        resume=resume, resume_errored=getattr(args, "resume_errored", False)
+    )
     printer.finish()
     if result.all_failed:
         print("every trial failed:", file=sys.stderr)
@@ -309,8 +317,13 @@ def _cmd_results(args: argparse.Namespace) -> int:
     objective = meta["objective"]
     if args.sort:
         if args.sort not in table:
-            valid = ", ".join(c for c in table.columns if c.startswith(("val_", "test_")))
-            print(f"error: --sort {args.sort!r} is not a column; try: {valid}", file=sys.stderr)
+            valid = ", ".join(
+                c for c in table.columns if c.startswith(("val_", "test_"))
+            )
+            print(
+                f"error: --sort {args.sort!r} is not a column; try: {valid}",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         ascending = args.sort.endswith(("loss", "_j", "per_sample", "mse"))
         table = table.sort_values(args.sort, ascending=ascending, na_position="last")
@@ -348,7 +361,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     else:
         row = with_checkpoint.head(1)
         if row.empty:
-            print(f"error: no trial in {args.run_dir} has a checkpoint", file=sys.stderr)
+            print(
+                f"error: no trial in {args.run_dir} has a checkpoint", file=sys.stderr
+            )
             return EXIT_FAILED
     trial = row.iloc[0]
     out = Path(args.out or Path(args.run_dir) / "export" / trial["trial_id"])

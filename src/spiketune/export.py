@@ -77,9 +77,7 @@ def to_nir(model: nn.Module) -> Any:
     import nir
 
     description = describe_network(model)
-    nodes: dict[str, Any] = {
-        "input": nir.Input(input_type=np.array([model.n_inputs]))
-    }
+    nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array([model.n_inputs]))}
     edges: list[tuple[str, str]] = []
     previous = "input"
     for layer in description["layers"]:

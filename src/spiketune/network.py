@@ -173,8 +173,7 @@ class SNN(nn.Module):
 def _check_layers(layers: Sequence[nn.Module]) -> None:
     if len(layers) < 2 or len(layers) % 2:
         raise ValueError(
-            f"SNN needs alternating (synapse, neuron) pairs, got {len(layers)} "
-            "layers"
+            f"SNN needs alternating (synapse, neuron) pairs, got {len(layers)} layers"
         )
     for i in range(0, len(layers), 2):
         synapse, neuron = layers[i], layers[i + 1]

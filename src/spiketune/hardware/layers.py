@@ -77,9 +77,9 @@ class HardwareDense(Dense):
             return
         std = self.profile.synapse_mismatch_std
         weight = self.weight
-        self.noise = torch.randn(
-            weight.shape, dtype=weight.dtype, device=weight.device
-        ) * std
+        self.noise = (
+            torch.randn(weight.shape, dtype=weight.dtype, device=weight.device) * std
+        )
 
     def effective_weight(self) -> torch.Tensor:
         """Return the clipped, quantised, mismatched weight for this batch."""

@@ -82,7 +82,9 @@ class ChipProfile:
     reset_mechanism: str = "subtraction"
     mem_floor: float | None = 0.0
     dt: float = 1e-3
-    tau_values: tuple[float, ...] = field(default_factory=lambda: _power_of_two_taus(1e-3))
+    tau_values: tuple[float, ...] = field(
+        default_factory=lambda: _power_of_two_taus(1e-3)
+    )
     leak_mismatch_std: float = 0.0
     threshold_mismatch_std: float = 0.0
     synapse_mismatch_std: float = 0.0
@@ -161,8 +163,7 @@ class ChipProfile:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(
-                f"unknown chip profile keys {unknown}; valid keys are "
-                f"{sorted(known)}"
+                f"unknown chip profile keys {unknown}; valid keys are {sorted(known)}"
             )
         return cls(**data)
 

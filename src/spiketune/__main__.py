@@ -1,0 +1,7 @@
+"""Allow ``python -m spiketune``."""
+
+import sys
+
+from spiketune.cli import main
+
+sys.exit(main())

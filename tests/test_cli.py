@@ -1,0 +1,218 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+TINY_CONFIG = {
+    "name": "tiny",
+    "seed": 3,
+    "searcher": "random",
+    "scheduler": {"name": "asha", "grace_period": 1, "reduction_factor": 2},
+    "resources": {"cpus_per_trial": 1, "max_concurrent": 2},
+    "budget": {"num_samples": 3, "test_top_k": 1},
+    "data": {"name": "digits", "n_steps": 6},
+    "model": {"hidden": [16], "profile": "gen1"},
+    "optim": {"lr": {"loguniform": [0.003, 0.03]}},
+    "anneal": {"sign": {"enabled": True}},
+    "trainer": {"epochs": 2, "batch_size": 128},
+}
+
+
+def _spiketune(*args, cwd, timeout=300):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "spiketune", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def _write(tmp_path, config, name="sweep.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("cli")
+    config = {**TINY_CONFIG, "output_dir": str(tmp_path / "runs")}
+    out = _spiketune("run", _write(tmp_path, config), "--no-report", cwd=tmp_path)
+    return tmp_path, out
+
+
+@pytest.mark.slow
+def test_run_prints_table(finished_run):
+    tmp_path, out = finished_run
+    assert out.returncode == 0, out.stderr
+    assert "rank" in out.stdout
+    assert "results:" in out.stdout
+    run_dir = tmp_path / "runs" / "tiny"
+    assert (run_dir / "results.csv").is_file()
+    assert (run_dir / "config.yaml").is_file()
+
+
+@pytest.mark.slow
+def test_resolved_config_has_defaults(finished_run):
+    tmp_path, _ = finished_run
+    resolved = yaml.safe_load((tmp_path / "runs" / "tiny" / "config.yaml").read_text())
+    assert resolved["trainer"]["epochs"] == 2
+    assert resolved["trainer"]["eval_batch_size"] == 512
+    assert resolved["early_stop"] == {"patience": None, "min_delta": 0.0}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_results_command(finished_run, fmt):
+    tmp_path, _ = finished_run
+    out = _spiketune(
+        "results",
+        tmp_path / "runs" / "tiny",
+        "--top",
+        "2",
+        "--format",
+        fmt,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    if fmt == "json":
+        assert len(json.loads(out.stdout)) == 2
+    else:
+        assert "trial_id" in out.stdout
+
+
+@pytest.mark.slow
+def test_export_best_trial(finished_run):
+    tmp_path, _ = finished_run
+    out_dir = tmp_path / "exported"
+    out = _spiketune(
+        "export", tmp_path / "runs" / "tiny", "--out", out_dir, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    description = json.loads((out_dir / "network.json").read_text())
+    assert description["profile"]["name"] == "gen1"
+    weights = [
+        w for layer in description["layers"] for row in layer["weight"] for w in row
+    ]
+    assert max(abs(w) for w in weights) <= 0.9 + 1e-6
+    assert (out_dir / "network.nir").is_file()
+
+
+@pytest.mark.slow
+def test_existing_run_dir_needs_resume(finished_run):
+    tmp_path, _ = finished_run
+    config = {**TINY_CONFIG, "output_dir": str(tmp_path / "runs")}
+    out = _spiketune("run", _write(tmp_path, config, "again.yaml"), cwd=tmp_path)
+    assert out.returncode == 2
+    assert "--resume" in out.stderr
+
+
+@pytest.mark.slow
+def test_resume_finished_run(finished_run):
+    tmp_path, _ = finished_run
+    config = {**TINY_CONFIG, "output_dir": str(tmp_path / "runs")}
+    path = _write(tmp_path, config, "resume.yaml")
+    out = _spiketune("run", path, "--resume", "--no-report", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "tiny" in out.stdout
+
+
+BAD_CONFIGS = [
+    ({"trainer": {"epochs": -3}}, "trainer.epochs: -3 is not a positive integer"),
+    ({"budgett": {"num_samples": 2}}, "did you mean 'budget'"),
+    ({"resources": {"cpus_per_tril": 1}}, "did you mean 'cpus_per_trial'"),
+    ({"optim": {"lr": {"loguniform": [0.1, 0.01]}}}, "optim.lr: loguniform range"),
+    ({"optim": {"lr": {"choice": []}}}, "optim.lr: choice needs a non-empty list"),
+    ({"data": {"name": "audio", "root": "/no/such/folder"}}, "data.root"),
+    ({"loss": {"task": "cross_entropy"}}, "loss.task"),
+    ({"trainer": {"epochs": "ten"}}, "trainer.epochs"),
+    ({"model": {"tau": -0.01}}, "tau must be > 0"),
+    ({"model": {"hiden": [8]}}, "did you mean 'hidden'"),
+    ({"scheduler": {"name": "hyperband"}}, "scheduler.name"),
+    ({"mystery": 1}, "mystery: unknown key"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD_CONFIGS)
+def test_bad_config_exits_2(tmp_path, change, message):
+    config = {**TINY_CONFIG, **change, "output_dir": str(tmp_path / "runs")}
+    out = _spiketune("run", _write(tmp_path, config), cwd=tmp_path, timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert message in out.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_config_file(tmp_path):
+    out = _spiketune("run", tmp_path / "nope.yaml", cwd=tmp_path, timeout=120)
+    assert out.returncode == 2
+    assert "config file not found" in out.stderr
+
+
+def test_results_of_missing_run(tmp_path):
+    out = _spiketune("results", tmp_path, cwd=tmp_path, timeout=120)
+    assert out.returncode == 1
+    assert "sweep.json" in out.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "demo", "results", "export", "report"])
+def test_help_lists_options(tmp_path, command):
+    out = _spiketune(command, "--help", cwd=tmp_path, timeout=120)
+    assert out.returncode == 0
+    assert "usage: spiketune" in out.stdout
+
+
+def test_unknown_command_is_usage_error(tmp_path):
+    out = _spiketune("sweep", cwd=tmp_path, timeout=120)
+    assert out.returncode == 2
+
+
+@pytest.mark.slow
+def test_all_failed_exits_1(tmp_path):
+    module = tmp_path / "broken_model.py"
+    module.write_text("def build(cfg):\n    raise RuntimeError('no network today')\n")
+    config = {
+        **TINY_CONFIG,
+        "model_builder": "broken_model:build",
+        "model": {},
+        "anneal": {},
+        "budget": {"num_samples": 2},
+        "output_dir": str(tmp_path / "runs"),
+    }
+    out = _spiketune("run", _write(tmp_path, config), "--no-report", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "no network today" in out.stderr
+
+
+@pytest.mark.slow
+def test_run_on_loopback_cluster(tmp_path):
+    ray_bin = Path(sys.executable).with_name("ray")
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    port = 6391
+    start = subprocess.run(
+        [ray_bin, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+         "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
+        capture_output=True, text=True, timeout=180, env=env,
+    )  # fmt: skip
+    assert start.returncode == 0, start.stderr[-2000:]
+    try:
+        config = {
+            **TINY_CONFIG,
+            "budget": {"num_samples": 2, "test_top_k": 0},
+            "output_dir": str(tmp_path / "runs"),
+        }
+        out = _spiketune(
+            "run", _write(tmp_path, config), "--address", f"127.0.0.1:{port}",
+            "--no-report", cwd=tmp_path,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr[-3000:]
+        table = json.loads((tmp_path / "runs" / "tiny" / "results.json").read_text())
+        assert len(table) == 2
+    finally:
+        subprocess.run([ray_bin, "stop", "--force"], capture_output=True, timeout=180)
