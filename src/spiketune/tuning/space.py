@@ -32,7 +32,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ray import tune
-from ray.tune.search.sample import Categorical, Domain, Float, Function, Integer
+from ray.tune.search.sample import (
+    Categorical,
+    Domain,
+    Float,
+    Function,
+    Integer,
+    Normal,
+)
 
 from spiketune.tuning.keys import (
     _RANGE_KINDS,
@@ -197,6 +204,8 @@ def _conditional(key: str, args: Any) -> Function:
 
 
 def _check_domain(key: str, value: Any) -> None:
+    if isinstance(value, Float) and isinstance(value.get_sampler(), Normal):
+        return
     if isinstance(value, Float | Integer):
         low, high = value.lower, value.upper
         if low is not None and high is not None and not low < high:

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import ray
 from ray import tune
+from ray.tune.search.sample import Categorical, Domain, Float, Integer
 
 from spiketune.data import resolve_data_paths
 from spiketune.tuning.context import TrialContext, TrialSettings
@@ -446,10 +447,30 @@ def _check_count(key: str, value: Any) -> None:
 
 
 def _describe(value: Any) -> Any:
+    """Return a value of the space as plain data, domains as YAML-style specs."""
+    if isinstance(value, Categorical):
+        return {"choice": list(value.categories)}
+    if isinstance(value, Float | Integer):
+        return _describe_range(value)
+    if isinstance(value, Domain):
+        return {"sample_from": repr(value)}
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, int | float | str | bool | type(None) | list | dict):
-        return (
-            value
-            if not isinstance(value, float) or math.isfinite(value)
-            else str(value)
-        )
+        return value
     return repr(value)
+
+
+def _describe_range(domain: Float | Integer) -> dict[str, list[Any]]:
+    sampler = domain.get_sampler()
+    q = getattr(sampler, "q", None)
+    inner = getattr(sampler, "sampler", sampler)
+    name = type(inner).__name__
+    if name == "_Normal":
+        return {"randn": [inner.mean, inner.sd]}
+    kind = "log" if name == "_LogUniform" else ""
+    kind += "randint" if isinstance(domain, Integer) else "uniform"
+    bounds = [domain.lower, domain.upper]
+    if q is not None:
+        return {f"q{kind}": [*bounds, q]}
+    return {kind: bounds}
