@@ -69,7 +69,7 @@ def test_best_checkpoint_reloads(tmp_path):
     result = tuner.fit()
     best = result.best
     model = load_model(best["checkpoint"])
-    # The checkpoint holds the hardened export, so it fits the chip.
+    # The checkpoint contains the hardened export, so it fits the chip.
     assert check_fit(model, "gen1") == []
     spec = json.loads((Path(best["checkpoint"]) / "spec.json").read_text())
     assert spec["metrics"]["val_accuracy"] == pytest.approx(best["val_accuracy"])

@@ -117,6 +117,9 @@ class HardwareLIF(LIF):
         Perturb ``tau`` and the threshold per neuron by the profile's spreads.
     eval_mismatch : bool, default False
         Keep sampling mismatch in ``eval()`` mode.
+    floor_gradient : str, optional
+        Gradient of the membrane floor, ``"zero"`` or ``"straight_through"``;
+        the profile's ``floor_gradient`` when omitted.
     """
 
     def __init__(
@@ -129,6 +132,7 @@ class HardwareLIF(LIF):
         recurrent: bool = False,
         mismatch: bool = True,
         eval_mismatch: bool = False,
+        floor_gradient: str | None = None,
     ) -> None:
         profile = get_profile(profile)
         self.profile = profile
@@ -142,6 +146,9 @@ class HardwareLIF(LIF):
             spike_grad=spike_grad,
             recurrent=recurrent,
             mem_floor=profile.mem_floor,
+            floor_gradient=(
+                profile.floor_gradient if floor_gradient is None else floor_gradient
+            ),
         )
         self.mismatch = mismatch
         self.eval_mismatch = eval_mismatch

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from spiketune.neurons.functional import check_floor_gradient
+
 __all__ = ["ChipProfile", "PROFILES", "get_profile", "load_profile"]
 
 _RESETS = ("subtraction", "zero", "none")
@@ -53,6 +55,11 @@ class ChipProfile:
         Reset after a spike: ``"subtraction"``, ``"zero"`` or ``"none"``.
     mem_floor : float or None, default 0.0
         Lowest membrane value; the membrane is clamped here after each step.
+    floor_gradient : str, default "zero"
+        Training gradient of the floor, not a property of the chip:
+        ``"zero"`` (the exact derivative, none below the floor) or
+        ``"straight_through"`` (the gradient passes as if there were no
+        floor). The forward pass clamps either way.
     dt : float, default 1e-3
         Simulation time step in seconds that the time constants refer to.
     tau_values : tuple of float
@@ -81,6 +88,7 @@ class ChipProfile:
     threshold: float = 1.0
     reset_mechanism: str = "subtraction"
     mem_floor: float | None = 0.0
+    floor_gradient: str = "zero"
     dt: float = 1e-3
     tau_values: tuple[float, ...] = field(
         default_factory=lambda: _power_of_two_taus(1e-3)
@@ -117,6 +125,7 @@ class ChipProfile:
                 f"{prefix}: reset_mechanism must be one of {', '.join(_RESETS)}, "
                 f"got {self.reset_mechanism!r}"
             )
+        check_floor_gradient(self.floor_gradient, f"{prefix}: floor_gradient")
         if not self.tau_values or min(self.tau_values) <= 0:
             raise ValueError(
                 f"{prefix}: tau_values must be a non-empty list of positive "

@@ -13,6 +13,11 @@ subtraction :math:`u_t = m_t - s_t \\vartheta`, zero :math:`u_t = m_t (1 - s_t)`
 or none :math:`u_t = m_t`, and an optional floor :math:`u_t = \\max(u_t, f)`.
 The reset term uses the detached spike, so gradients flow through the firing
 and not through the reset, as is common in surrogate-gradient training.
+
+The floor's exact derivative is zero wherever it clamps, so a neuron whose
+current is negative carries no gradient from one step to the next. The
+``"straight_through"`` floor gradient passes the gradient through the floor as
+if it were absent, while the forward pass still clamps.
 """
 
 from __future__ import annotations
@@ -24,9 +29,18 @@ import torch
 
 from spiketune.surrogates import Surrogate
 
-__all__ = ["RESET_MECHANISMS", "beta_from_tau", "check_lif_params", "lif_step"]
+__all__ = [
+    "FLOOR_GRADIENTS",
+    "RESET_MECHANISMS",
+    "apply_floor",
+    "beta_from_tau",
+    "check_floor_gradient",
+    "check_lif_params",
+    "lif_step",
+]
 
 RESET_MECHANISMS = ("subtraction", "zero", "none")
+FLOOR_GRADIENTS = ("zero", "straight_through")
 
 
 def beta_from_tau(tau: torch.Tensor | float, dt: float) -> torch.Tensor:
@@ -74,6 +88,53 @@ def check_lif_params(
         )
 
 
+def check_floor_gradient(floor_gradient: str, key: str = "floor_gradient") -> None:
+    """Raise ValueError unless ``floor_gradient`` is a known floor gradient."""
+    if floor_gradient not in FLOOR_GRADIENTS:
+        raise ValueError(
+            f"{key} must be one of {', '.join(FLOOR_GRADIENTS)}, got {floor_gradient!r}"
+        )
+
+
+class _StraightThroughFloor(torch.autograd.Function):
+    """``max(mem, floor)`` in the forward pass, the identity in the backward."""
+
+    @staticmethod
+    def forward(ctx, mem: torch.Tensor, floor: float) -> torch.Tensor:
+        return torch.clamp(mem, min=floor)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad, None
+
+
+def apply_floor(
+    mem: torch.Tensor, mem_floor: float, floor_gradient: str = "zero"
+) -> torch.Tensor:
+    """Clamp the membrane at ``mem_floor`` with the chosen gradient.
+
+    Parameters
+    ----------
+    mem : torch.Tensor
+        Membrane after the reset.
+    mem_floor : float
+        Lowest allowed membrane.
+    floor_gradient : str, default "zero"
+        ``"zero"`` is the exact derivative of the clamp: no gradient where the
+        membrane is below the floor. ``"straight_through"`` passes the
+        gradient unchanged everywhere.
+
+    Returns
+    -------
+    torch.Tensor
+        ``max(mem, mem_floor)``, the same values for both gradients.
+    """
+    if floor_gradient == "straight_through":
+        return _StraightThroughFloor.apply(mem, mem_floor)
+    check_floor_gradient(floor_gradient)
+    return torch.clamp(mem, min=mem_floor)
+
+
 def lif_step(
     cur: torch.Tensor,
     mem: torch.Tensor,
@@ -82,6 +143,7 @@ def lif_step(
     spike_fn: Surrogate,
     reset_mechanism: str = "subtraction",
     mem_floor: float | None = None,
+    floor_gradient: str = "zero",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Advance LIF neurons by one time step.
 
@@ -101,6 +163,8 @@ def lif_step(
         ``"subtraction"``, ``"zero"`` or ``"none"``.
     mem_floor : float, optional
         Lowest allowed membrane after the reset.
+    floor_gradient : str, default "zero"
+        Gradient of the floor, see :func:`apply_floor`.
 
     Returns
     -------
@@ -120,5 +184,5 @@ def lif_step(
         mem = mem * (1.0 - spk.detach())
 
     if mem_floor is not None:
-        mem = torch.clamp(mem, min=mem_floor)
+        mem = apply_floor(mem, mem_floor, floor_gradient)
     return spk, mem

@@ -21,7 +21,8 @@ pass is the update of :mod:`spiketune.neurons.functional`:
 
 The reset uses the detached spike, as in ``lif_step``. Let
 :math:`k_t = \\partial u_t / \\partial m_t` along the reset and floor path
-(:math:`[v_t \\ge f]`, times :math:`1 - s_t` for the zero reset) and
+(:math:`[v_t \\ge f]`, or 1 for the straight-through floor gradient, times
+:math:`1 - s_t` for the zero reset) and
 :math:`\\sigma'_t` the surrogate derivative at :math:`m_t - \\vartheta`. With
 :math:`g^s_t, g^u_t` the incoming gradients of the outputs, the backward pass is
 
@@ -45,6 +46,7 @@ from dataclasses import dataclass
 import torch
 from torch.autograd.function import once_differentiable
 
+from spiketune.neurons.functional import check_floor_gradient
 from spiketune.surrogates import Surrogate
 
 __all__ = [
@@ -97,6 +99,7 @@ def fused_lif_sequence(
     reset_mechanism: str = "subtraction",
     mem_floor: float | None = None,
     w_rec: torch.Tensor | None = None,
+    floor_gradient: str = "zero",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run LIF neurons over a sequence with the fused forward and backward.
 
@@ -118,15 +121,20 @@ def fused_lif_sequence(
         Lowest allowed membrane after the reset.
     w_rec : torch.Tensor, optional
         Recurrent weight ``[N, N]`` applied to the previous step's spikes.
+    floor_gradient : str, default "zero"
+        Gradient of the floor, as in
+        :func:`~spiketune.neurons.functional.apply_floor`.
 
     Returns
     -------
     spk, mem : torch.Tensor
         Spikes and membranes after reset, each ``[B, T, N]``.
     """
+    check_floor_gradient(floor_gradient)
     return FusedLIFSequence.apply(
-        cur, mem, spk, beta, threshold, w_rec, spike_fn, reset_mechanism, mem_floor
-    )
+        cur, mem, spk, beta, threshold, w_rec, spike_fn, reset_mechanism, mem_floor,
+        floor_gradient,
+    )  # fmt: skip
 
 
 class FusedLIFSequence(torch.autograd.Function):
@@ -144,6 +152,7 @@ class FusedLIFSequence(torch.autograd.Function):
         spike_fn: Surrogate,
         reset_mechanism: str,
         mem_floor: float | None,
+        floor_gradient: str,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         steps = cur.shape[1]
         # mem_pre stores m_t, the membrane before reset, for the backward pass.
@@ -168,6 +177,7 @@ class FusedLIFSequence(torch.autograd.Function):
         ctx.spike_fn = spike_fn
         ctx.reset_mechanism = reset_mechanism
         ctx.mem_floor = mem_floor
+        ctx.floor_gradient = floor_gradient
         ctx.save_for_backward(mem_pre, spk, mem, mem0, spk0, beta, threshold, w_rec)
         ctx.set_materialize_grads(False)
         return spk, mem
@@ -178,7 +188,7 @@ class FusedLIFSequence(torch.autograd.Function):
         ctx, grad_spk: torch.Tensor | None, grad_mem: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, ...]:
         if grad_spk is None and grad_mem is None:
-            return (None,) * 9
+            return (None,) * 10
         _, _, _, mem0, _, beta, threshold, w_rec = ctx.saved_tensors
         needs = ctx.needs_input_grad
         adjoint = _solve_adjoint(ctx, grad_spk, grad_mem)
@@ -201,6 +211,7 @@ class FusedLIFSequence(torch.autograd.Function):
             grad_beta,
             grad_threshold,
             adjoint.w_sum,
+            None,
             None,
             None,
             None,
@@ -241,7 +252,9 @@ def _solve_adjoint(
         m, s = mem_pre[:, part], spk[:, part]
         # The surrogate slope is read now, as the plain path reads it.
         surrogate_grad = ctx.spike_fn.derivative(m - threshold)
-        keep = _reset_gain(ctx.reset_mechanism, ctx.mem_floor, m, s, threshold)
+        # The straight-through floor passes the gradient as if it were absent.
+        floor = ctx.mem_floor if ctx.floor_gradient == "zero" else None
+        keep = _reset_gain(ctx.reset_mechanism, floor, m, s, threshold)
         decay = beta if keep is None else keep * beta
         direct_x = None
         if grad_spk is not None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spiketune.neurons.functional import beta_from_tau, check_lif_params, lif_step
+from spiketune.neurons.functional import (
+    beta_from_tau,
+    check_floor_gradient,
+    check_lif_params,
+    lif_step,
+)
 from spiketune.neurons.fused import fused_enabled, fused_lif_sequence
 from spiketune.neurons.synapse import Dense
 from spiketune.surrogates import Surrogate, get_surrogate
@@ -42,6 +47,10 @@ class LIF(nn.Module):
         spikes.
     mem_floor : float, optional
         Lowest membrane value after the reset.
+    floor_gradient : str, default "zero"
+        Gradient of the floor: ``"zero"`` (exact, none below the floor) or
+        ``"straight_through"`` (the gradient passes as if there were no
+        floor). See :func:`~spiketune.neurons.functional.apply_floor`.
     fused : bool, default True
         Run :meth:`forward_sequence` through the fused recurrence of
         :mod:`spiketune.neurons.fused` instead of a per-step autograd loop.
@@ -53,7 +62,8 @@ class LIF(nn.Module):
     ------
     ValueError
         If ``tau``, ``dt`` or ``threshold`` is not positive, or the reset
-        mechanism is unknown. A ``UserWarning`` is issued when ``tau < dt``.
+        mechanism or floor gradient is unknown. A ``UserWarning`` is issued
+        when ``tau < dt``.
     """
 
     def __init__(
@@ -68,14 +78,17 @@ class LIF(nn.Module):
         learn_threshold: bool = False,
         recurrent: bool = False,
         mem_floor: float | None = None,
+        floor_gradient: str = "zero",
         fused: bool = True,
     ) -> None:
         super().__init__()
         check_lif_params(tau, dt, threshold, reset_mechanism)
+        check_floor_gradient(floor_gradient)
         self.n = n
         self.dt = float(dt)
         self.reset_mechanism = reset_mechanism
         self.mem_floor = mem_floor
+        self.floor_gradient = floor_gradient
         self.fused = fused
         self.spike_grad = get_surrogate(spike_grad)
 
@@ -139,7 +152,7 @@ class LIF(nn.Module):
             cur = cur + self.recurrent(self.spk)
         self.spk, self.mem = lif_step(
             cur, self.mem, beta, threshold, self.spike_grad,
-            self.reset_mechanism, self.mem_floor,
+            self.reset_mechanism, self.mem_floor, self.floor_gradient,
         )  # fmt: skip
         return self.spk, self.mem
 
@@ -167,6 +180,7 @@ class LIF(nn.Module):
                 cur, self.mem, self.spk, beta.to(cur.dtype),
                 threshold.to(cur.dtype), self.spike_grad, self.reset_mechanism,
                 self.mem_floor, None if w_rec is None else w_rec.to(cur.dtype),
+                self.floor_gradient,
             )  # fmt: skip
             self.spk, self.mem = spikes[:, -1], mems[:, -1]
             return spikes, mems
@@ -187,7 +201,7 @@ class LIF(nn.Module):
                 cur_t = cur_t + spk @ w_rec
             spk, mem = lif_step(
                 cur_t, mem, beta, threshold, self.spike_grad,
-                self.reset_mechanism, self.mem_floor,
+                self.reset_mechanism, self.mem_floor, self.floor_gradient,
             )  # fmt: skip
             spikes.append(spk)
             mems.append(mem)

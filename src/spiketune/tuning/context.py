@@ -101,7 +101,7 @@ class TrialContext:
         holding the hard, sign-coherent weights and no parametrisation;
         otherwise it is a plain copy.
         """
-        # Neuron state from the last batch holds autograd graphs, which
+        # Neuron state from the last batch contains autograd graphs, which
         # deepcopy rejects; the next forward pass resets it anyway.
         for module in self.model.modules():
             if hasattr(module, "reset_state"):

@@ -15,7 +15,7 @@ __all__ = ["DEFAULTS", "check_trainer_keys", "suggest", "with_defaults"]
 DEFAULTS: dict[str, dict[str, Any]] = {
     "model": {},
     "loss": {"task": "ce_count"},
-    "metric": {},
+    "metric": {"eval_mismatch": False},
     "optim": {"name": "adam", "lr": 1e-3},
     "sched": {"name": "none"},
     "anneal": {},
@@ -55,7 +55,7 @@ def check_trainer_keys(config: Mapping[str, Any]) -> None:
         Naming the key, the value and the accepted range.
     """
     cfg = with_defaults(config)
-    for namespace in ("trainer", "early_stop"):
+    for namespace in ("trainer", "early_stop", "metric"):
         _reject_unknown(namespace, cfg[namespace], DEFAULTS[namespace])
     trainer = cfg["trainer"]
     _positive_int("trainer.epochs", trainer["epochs"])
@@ -67,6 +67,11 @@ def check_trainer_keys(config: Mapping[str, Any]) -> None:
     seed = trainer["seed"]
     if seed is not None and (not isinstance(seed, int) or seed < 0):
         raise ValueError(f"trainer.seed: {seed!r} is not a non-negative integer")
+    if not isinstance(cfg["metric"]["eval_mismatch"], bool):
+        raise ValueError(
+            f"metric.eval_mismatch: {cfg['metric']['eval_mismatch']!r} is not "
+            "true or false"
+        )
     patience = cfg["early_stop"]["patience"]
     if patience is not None:
         _positive_int("early_stop.patience", patience)

@@ -33,9 +33,9 @@ def build_searcher(
 ) -> Any:
     """Return a Ray Tune search algorithm for ``name``.
 
-    ``random`` and ``grid`` use Ray's variant generator (grid points come
-    from ``grid`` specs in the space); ``tpe`` uses Optuna's TPE sampler
-    through Ray's Optuna integration, optionally multi-objective.
+    ``random`` and ``grid`` use Ray's variant generator, which takes grid
+    points from the ``grid`` specs in the space. ``tpe`` uses Optuna's TPE
+    sampler through Ray's Optuna integration, optionally multi-objective.
 
     Raises
     ------

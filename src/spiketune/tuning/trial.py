@@ -138,7 +138,7 @@ def _model_cfg(cfg: Mapping[str, Any], data: TaskData) -> dict[str, Any]:
 
 
 def _loss_cfg(loss_cfg: Mapping[str, Any], data: TaskData) -> dict[str, Any]:
-    # A population loss needs the class count, which only the data knows.
+    # A population loss needs the class count, which comes from the data.
     cfg = dict(loss_cfg)
     if cfg.get("task") == "population":
         population = dict(cfg.get("population_on") or {})
@@ -203,7 +203,11 @@ def run_builtin_loop(context: TrialContext) -> None:
         improved = context.is_better(metrics.get(context.settings.objective, math.nan))
         since_best = 0 if improved else since_best + 1
         stop = patience is not None and since_best >= int(patience) and not last
-        status = "finished" if last else ("plateau" if stop else "running")
+        status = "running"
+        if last:
+            status = "finished"
+        elif stop:
+            status = "plateau"
         context.report(metrics, status=status)
         if stop:
             return
@@ -218,6 +222,11 @@ def _step_annealing(context: TrialContext) -> None:
 
 def _epoch_metrics(context: TrialContext, train_terms: dict[str, float]) -> dict:
     exported = context.export_model()
+    if context.config["metric"]["eval_mismatch"]:
+        # Score the chip as built: keep sampling mismatch in eval mode.
+        for module in exported.modules():
+            if hasattr(module, "eval_mismatch"):
+                module.eval_mismatch = True
     val = evaluate(
         exported,
         context.data.val,

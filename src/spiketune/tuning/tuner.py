@@ -109,7 +109,7 @@ class SpikeTuner:
     model_builder : callable or str, optional
         ``model_builder(model_cfg) -> nn.Module``, or its import path
         ``"package.module:function"``; the built-in networks when omitted.
-        ``model_cfg`` holds every ``model.*`` value plus ``n_inputs``,
+        ``model_cfg`` contains every ``model.*`` value plus ``n_inputs``,
         ``n_outputs`` and ``dt`` from the data.
     train_fn : callable, optional
         ``train_fn(context)`` replacing the built-in loop; it must call
@@ -324,7 +324,7 @@ class SpikeTuner:
         Returns
         -------
         SweepResult
-            The ranked table; ``all_failed`` tells whether any trial
+            The ranked table. Its ``all_failed`` is True unless some trial
             produced a result.
         """
         self._init_ray()
@@ -352,7 +352,7 @@ class SpikeTuner:
         if resume:
             if not tune.Tuner.can_restore(str(self.run_dir)):
                 raise FileNotFoundError(
-                    f"cannot resume: {self.run_dir} holds no Ray Tune state; run "
+                    f"cannot resume: Ray Tune state not found in {self.run_dir}; run "
                     "the sweep without --resume first"
                 )
             logger.info("resuming sweep from %s", self.run_dir)

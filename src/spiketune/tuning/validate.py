@@ -1,9 +1,9 @@
 """Check a whole search space before Ray starts, on every value it can take.
 
-Ranges cannot be checked by sampling alone (a bad category may be drawn
-rarely), so :func:`probe_configs` builds one config with each tuned key at each
-of its extremes: the bounds of a range, every category of a choice and every
-point of a grid. Each probe goes through the same validators the trial uses.
+Sampling alone cannot check a space, because a bad category may be drawn
+rarely. So :func:`probe_configs` builds one config per extreme of each tuned
+key: the bounds of a range, every category of a choice and every grid point.
+Each probe goes through the same validators the trial uses.
 """
 
 from __future__ import annotations
