@@ -145,17 +145,46 @@ def test_tpe_searcher_runs(tmp_path):
     assert (table["status"] == "finished").all()
 
 
+def test_multi_objective_tpe(tmp_path):
+    tuner = _tuner(
+        tmp_path,
+        {"optim.lr": {"loguniform": [1e-3, 3e-2]}, "trainer.epochs": 1},
+        num_samples=3,
+        searcher="tpe",
+        scheduler="fifo",
+        extra_objectives=[("val_energy_per_sample_j", "min")],
+    )
+    table = tuner.fit().table
+    assert len(table) == 3
+    assert table["pareto_energy"].any()
+
+
+def test_multi_objective_needs_tpe(tmp_path):
+    with pytest.raises(ValueError, match="needs searcher 'tpe'"):
+        _tuner(
+            tmp_path,
+            {"trainer.epochs": 1},
+            extra_objectives=[("val_energy_per_sample_j", "min")],
+        )
+
+
 def test_plateau_early_stop(tmp_path):
     tuner = _tuner(
         tmp_path,
-        {"trainer.epochs": 6, "early_stop.patience": 2},
+        {
+            # A learning rate of 1e-12 leaves the weights, so the objective
+            # stays flat: best at epoch 1, then two epochs without improvement.
+            "optim.lr": 1e-12,
+            "trainer.epochs": 6,
+            "early_stop.patience": 2,
+        },
         num_samples=1,
         scheduler="fifo",
-        train_fn=sweep_models.slow_train_fn,
     )
     row = tuner.fit().best
-    # The constant objective improves once, then twice not: stop at epoch 3.
-    assert row["epochs"] == 3 or row["status"] == "finished"
+    assert row["epochs"] == 3
+    assert row["status"] == "stopped_early"
+    assert row["reason"] == "no improvement (early_stop)"
 
 
 def test_results_reload_without_ray(tmp_path):

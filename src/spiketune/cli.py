@@ -120,6 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # Progress and results come from spiketune itself; Ray's and Optuna's
+        # own console messages only repeat them.
+        for name in ("ray", "optuna"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     handlers = {
         "run": _cmd_run,
         "demo": _cmd_demo,

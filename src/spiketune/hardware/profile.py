@@ -55,11 +55,13 @@ class ChipProfile:
         Reset after a spike: ``"subtraction"``, ``"zero"`` or ``"none"``.
     mem_floor : float or None, default 0.0
         Lowest membrane value; the membrane is clamped here after each step.
-    floor_gradient : str, default "zero"
+    floor_gradient : str, default "straight_through"
         Training gradient of the floor, not a property of the chip:
-        ``"zero"`` (the exact derivative, none below the floor) or
-        ``"straight_through"`` (the gradient passes as if there were no
-        floor). The forward pass clamps either way.
+        ``"straight_through"`` passes the gradient as if there were no floor,
+        ``"zero"`` is the exact derivative, which is zero below the floor and
+        so cuts the gradient through time wherever the input current is
+        negative. The forward pass clamps either way. Straight-through is the
+        default because it lets silent output neurons recover in training.
     dt : float, default 1e-3
         Simulation time step in seconds that the time constants refer to.
     tau_values : tuple of float
@@ -88,7 +90,7 @@ class ChipProfile:
     threshold: float = 1.0
     reset_mechanism: str = "subtraction"
     mem_floor: float | None = 0.0
-    floor_gradient: str = "zero"
+    floor_gradient: str = "straight_through"
     dt: float = 1e-3
     tau_values: tuple[float, ...] = field(
         default_factory=lambda: _power_of_two_taus(1e-3)
