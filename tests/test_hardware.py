@@ -350,3 +350,48 @@ def test_incoherent_blocks_count() -> None:
     weight[0, 0], weight[0, 4] = 0.5, -0.5
     weight[1, 5], weight[1, 9] = 0.5, 0.2
     assert incoherent_blocks(weight, 5) == 1
+
+
+# --- floor gradient -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["gen1", "gen2"])
+def test_profile_floor_gradient_default(name: str) -> None:
+    assert PROFILES[name].floor_gradient == "straight_through"
+    assert HardwareLIF(3, name).floor_gradient == "straight_through"
+
+
+def test_lif_floor_gradient_override() -> None:
+    layer = HardwareLIF(3, "gen2", floor_gradient="zero")
+    assert layer.floor_gradient == "zero"
+    assert layer.mem_floor == 0.0
+
+
+def test_lif_floor_gradient_from_profile() -> None:
+    profile = ChipProfile(name="exact", weight_limit=1.0, floor_gradient="zero")
+    assert HardwareLIF(3, profile).floor_gradient == "zero"
+
+
+def test_profile_floor_gradient_invalid() -> None:
+    with pytest.raises(ValueError) as info:
+        ChipProfile(name="bad", weight_limit=1.0, floor_gradient="identity")
+    assert "floor_gradient" in str(info.value)
+    assert "identity" in str(info.value)
+
+
+def test_lif_floor_gradient_recovers() -> None:
+    # The current is negative at t = 1, so the membrane sits on the floor 0
+    # and the exact gradient of the last membrane to I_0 is zero. The
+    # straight-through gradient is beta**2 with gen1's tau = 16 ms, dt = 1 ms.
+    beta = math.exp(-1e-3 / 0.016)
+    cur = torch.tensor([0.5, -2.0, 0.3]).reshape(1, 3, 1)
+    grads = {}
+    for floor_gradient in ("zero", "straight_through"):
+        layer = HardwareLIF(1, "gen1", floor_gradient=floor_gradient).eval()
+        layer.prepare()
+        leaf = cur.clone().requires_grad_(True)
+        _, mem = layer.forward_sequence(leaf)
+        mem[0, -1, 0].backward()
+        grads[floor_gradient] = leaf.grad.flatten().tolist()
+    assert grads["zero"] == pytest.approx([0.0, 0.0, 1.0])
+    assert grads["straight_through"] == pytest.approx([beta**2, beta, 1.0])

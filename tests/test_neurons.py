@@ -365,3 +365,62 @@ def test_fused_no_grad() -> None:
         spk, mem = layer.forward_sequence(torch.rand(2, 4, 3))
     assert spk.shape == (2, 4, 3)
     assert not mem.requires_grad
+
+
+# --- floor gradient -----------------------------------------------------------
+
+# Currents [0.5, -1.0, 0.2] under the floor 0: the step-1 membrane
+# 0.5 beta - 1 is clamped to 0, so the last membrane is 0.2 and no neuron fires.
+# d u_2 / d I_t is beta**(2 - t) through the floor for straight-through and
+# zero for steps 0 and 1 under the exact gradient.
+FLOOR_GRADS = {
+    "zero": [0.0, 0.0, 1.0],
+    "straight_through": [BETA**2, BETA, 1.0],
+}
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("floor_gradient", ["zero", "straight_through"])
+def test_floor_gradient_values(floor_gradient: str, fused: bool) -> None:
+    layer = make_lif(mem_floor=0.0, floor_gradient=floor_gradient, fused=fused)
+    cur = torch.tensor([0.5, -1.0, 0.2], dtype=torch.float64).reshape(1, 3, 1)
+    cur.requires_grad_(True)
+    _, mem = layer.forward_sequence(cur)
+    mem[0, -1, 0].backward()
+    assert mem.flatten().tolist() == pytest.approx([0.5, 0.0, 0.2], rel=REL)
+    expected = FLOOR_GRADS[floor_gradient]
+    assert cur.grad.flatten().tolist() == pytest.approx(expected, rel=REL)
+
+
+@pytest.mark.parametrize("reset", ["subtraction", "zero", "none"])
+@pytest.mark.parametrize("recurrent", [False, True])
+@pytest.mark.parametrize("learn", ["fixed", "both"])
+def test_fused_matches_plain_straight_through(
+    reset: str, recurrent: bool, learn: str
+) -> None:
+    torch.manual_seed(16)
+    layer = LIF(
+        6, reset_mechanism=reset, mem_floor=0.0, floor_gradient="straight_through",
+        recurrent=recurrent, learn_tau=learn == "both",
+        learn_threshold=learn == "both", spike_grad="atan",
+    ).double()  # fmt: skip
+    with torch.no_grad():
+        layer.tau.mul_(torch.linspace(0.5, 2.0, 6, dtype=torch.float64))
+        layer.threshold.mul_(torch.linspace(0.6, 1.2, 6, dtype=torch.float64))
+    assert_fused_matches_plain(layer, plain_input(6, seed=17))
+
+
+def test_floor_gradient_without_floor() -> None:
+    # With no floor the setting changes nothing.
+    layer = LIF(4, floor_gradient="straight_through").double()
+    cur = plain_input(4, seed=18)
+    reference = LIF(4).double()
+    spk, mem = layer.forward_sequence(cur)
+    spk_ref, mem_ref = reference.forward_sequence(cur)
+    assert torch.equal(spk, spk_ref)
+    assert torch.equal(mem, mem_ref)
+
+
+def test_floor_gradient_invalid() -> None:
+    with pytest.raises(ValueError, match="straight_through"):
+        LIF(2, mem_floor=0.0, floor_gradient="identity")

@@ -306,8 +306,14 @@ class SpikeTuner:
                 kwargs["_node_ip_address"] = "127.0.0.1"
             ray.init(address=self.address, **kwargs)
         else:
-            # A single-machine instance needs no address beyond loopback.
-            ray.init(num_cpus=os.cpu_count(), _node_ip_address="127.0.0.1", **kwargs)
+            # "local" starts a private instance even when another Ray cluster
+            # runs on this machine; it needs no address beyond loopback.
+            ray.init(
+                address="local",
+                num_cpus=os.cpu_count(),
+                _node_ip_address="127.0.0.1",
+                **kwargs,
+            )
         logger.info("Ray resources: %s", ray.cluster_resources())
 
     def fit(self, *, resume: bool = False, resume_errored: bool = False) -> SweepResult:
