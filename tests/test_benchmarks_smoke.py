@@ -46,14 +46,15 @@ def _run_script(args: list[str], timeout: int) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "OMP_NUM_THREADS": "1", "RAY_ADDRESS": "local"},
     )
 
 
 @pytest.mark.timeout(60)
 def test_overhead_without_ray(tmp_path: Path) -> None:
     record = tmp_path / "overhead.json"
-    args = [str(OVERHEAD), "--sizes", "2", "4", "--steps", "3", "--hidden", "16"]
+    args = [str(OVERHEAD), "--sizes", "2", "4", "--rounds", "1", "--steps", "3"]
+    args += ["--hidden", "16"]
     args += ["--frameworks", "optuna", "pool", "--json", str(record)]
     result = _run_script(args, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -71,7 +72,8 @@ def test_overhead_without_ray(tmp_path: Path) -> None:
 @pytest.mark.timeout(90)
 def test_overhead_spiketune_sweep(tmp_path: Path) -> None:
     record = tmp_path / "overhead.json"
-    args = [str(OVERHEAD), "--sizes", "2", "--steps", "3", "--hidden", "16"]
+    args = [str(OVERHEAD), "--sizes", "2", "--rounds", "1", "--steps", "3"]
+    args += ["--hidden", "16"]
     args += ["--frameworks", "spiketune", "--json", str(record)]
     result = _run_script(args, timeout=90)
     assert result.returncode == 0, result.stderr

@@ -75,12 +75,13 @@ def _optuna_searcher(space, metric, mode, seed, max_concurrent, extra_objectives
             )
     metrics = [metric, *(m for m, _ in extra_objectives)]
     modes = [mode, *(m for _, m in extra_objectives)]
+    # The seeded sampler carries the seed; OptunaSearch ignores its own seed
+    # when a sampler is given.
+    sampler = optuna.samplers.TPESampler(seed=seed)
     if len(metrics) == 1:
-        sampler = optuna.samplers.TPESampler(seed=seed)
-        searcher = OptunaSearch(metric=metric, mode=mode, sampler=sampler, seed=seed)
+        searcher = OptunaSearch(metric=metric, mode=mode, sampler=sampler)
     else:
-        sampler = optuna.samplers.TPESampler(seed=seed)
-        searcher = OptunaSearch(metric=metrics, mode=modes, sampler=sampler, seed=seed)
+        searcher = OptunaSearch(metric=metrics, mode=modes, sampler=sampler)
     if max_concurrent:
         searcher = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
     return searcher
