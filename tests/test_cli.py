@@ -137,6 +137,11 @@ BAD_CONFIGS = [
     ({"model": {"hiden": [8]}}, "did you mean 'hidden'"),
     ({"scheduler": {"name": "hyperband"}}, "scheduler.name"),
     ({"mystery": 1}, "mystery: unknown key"),
+    ({"model": {"hidden": [300], "profile": "gen1"}}, "has 256"),
+    (
+        {"model": {"hidden": [80], "arch": "recurrent", "profile": "gen1"}},
+        "does not fit one core",
+    ),
 ]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from ray.tune.search.sample import Categorical, Domain, Float, Function, Integer, Normal
 
 from spiketune.data import validate_data_config
+from spiketune.hardware.profile import get_profile
 from spiketune.losses import validate_loss_config
 from spiketune.optim import (
     validate_anneal_config,
@@ -140,6 +141,28 @@ def _check_model_keys(model_cfg: Mapping[str, Any]) -> None:
     ):
         raise ValueError(f"model.population: {population!r} is not a positive integer")
     _try_build(model_cfg)
+    _check_chip_capacity(model_cfg, sizes)
+
+
+def _check_chip_capacity(model_cfg: Mapping[str, Any], sizes: list[int]) -> None:
+    # Output neurons depend on the data, so only hidden layers are counted
+    # here; check_fit reports the full network after training.
+    if model_cfg.get("profile") is None:
+        return
+    profile = get_profile(model_cfg["profile"])
+    if sum(sizes) > profile.n_neurons:
+        raise ValueError(
+            f"model.hidden: {sizes} has {sum(sizes)} neurons but chip profile "
+            f"{profile.name!r} has {profile.n_neurons}; use fewer hidden neurons "
+            "or a profile with more cores"
+        )
+    largest_core = max(profile.core_sizes)
+    if model_cfg.get("arch") == "recurrent" and max(sizes) > largest_core:
+        raise ValueError(
+            f"model.hidden: a recurrent layer of {max(sizes)} neurons does not fit "
+            f"one core of profile {profile.name!r} (largest core {largest_core}); "
+            "recurrent links must stay inside one core"
+        )
 
 
 def _try_build(model_cfg: Mapping[str, Any]) -> None:
