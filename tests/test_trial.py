@@ -1,3 +1,5 @@
+import shutil
+
 import pytest
 import torch
 
@@ -131,3 +133,48 @@ def test_eval_mismatch_scores_noisy_chip():
 def test_trainer_key_errors(config, match):
     with pytest.raises(ValueError, match=match):
         check_trainer_keys(config)
+
+
+def test_restore_continues_after_checkpoint(tmp_path):
+    config = {**HARDWARE, "trainer": {**HARDWARE["trainer"], "epochs": 4}}
+    saved = []
+
+    def keep_checkpoint(metrics, checkpoint_dir):
+        if checkpoint_dir is not None and metrics["epoch"] == 2:
+            target = tmp_path / "ckpt"
+            shutil.copytree(checkpoint_dir, target, dirs_exist_ok=True)
+            saved.append(target)
+
+    first = build_trial(config, TrialSettings(), reporter=keep_checkpoint)
+    first.report = _stop_after(first, 2)
+    with pytest.raises(_Stop):
+        run_builtin_loop(first)
+    assert saved, "epoch 2 did not improve, so no checkpoint to resume from"
+
+    reports = []
+    second = build_trial(
+        config,
+        TrialSettings(),
+        reporter=lambda metrics, checkpoint_dir: reports.append(metrics),
+    )
+    assert second.restore(saved[0])
+    assert second.epoch == 2
+    assert second.sign_annealing.epoch == 1
+    run_builtin_loop(second)
+    assert [r["epoch"] for r in reports] == [3, 4]
+    assert reports[-1]["sign_alpha"] == pytest.approx(20.0)
+
+
+def _stop_after(context, n_epochs):
+    report = context.report
+
+    def limited(metrics, **kwargs):
+        report(metrics, **kwargs)
+        if context.epoch >= n_epochs:
+            raise _Stop
+
+    return limited
+
+
+class _Stop(Exception):
+    pass

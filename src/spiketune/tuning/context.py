@@ -8,6 +8,7 @@ import math
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,9 +19,11 @@ from spiketune.hardware.profile import ChipProfile
 from spiketune.tuning.builders import resolve_builder
 from spiketune.tuning.checkpoint import save_checkpoint
 
-__all__ = ["TrialContext", "TrialSettings"]
+__all__ = ["TRAINING_STATE_FILE", "TrialContext", "TrialSettings"]
 
 logger = logging.getLogger(__name__)
+
+TRAINING_STATE_FILE = "training_state.pt"
 
 
 @dataclass
@@ -81,6 +84,8 @@ class TrialContext:
     builder: Callable[..., nn.Module] | None = None
     best: float | None = None
     epoch: int = 0
+    since_best: int = 0
+    generator: torch.Generator = field(default_factory=torch.Generator)
     history: list[dict[str, float]] = field(default_factory=list)
 
     def is_better(self, value: float) -> bool:
@@ -159,8 +164,66 @@ class TrialContext:
             exported = model if model is not None else self.export_model()
             spec = {**self.spec, "epoch": self.epoch, "metrics": _plain(metrics)}
             save_checkpoint(tmp, exported.cpu(), spec)
+            torch.save(self.training_state(), Path(tmp) / TRAINING_STATE_FILE)
             self.reporter(metrics, checkpoint_dir=tmp)
         self.model.to(self.device)
+
+    def training_state(self) -> dict[str, Any]:
+        """Return everything needed to continue training after this epoch."""
+        sign, surrogate = self.sign_annealing, self.surrogate_scheduler
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "lr_scheduler": (
+                self.lr_scheduler.state_dict() if self.lr_scheduler else None
+            ),
+            "sign_epoch": sign.epoch if sign is not None else None,
+            "surrogate_epoch": surrogate.epoch if surrogate is not None else None,
+            "epoch": self.epoch,
+            "best": self.best,
+            "since_best": self.since_best,
+            "generator": self.generator.get_state(),
+        }
+
+    def restore(self, checkpoint_dir: str | Path) -> bool:
+        """Continue from a checkpoint's training state, if it has one.
+
+        Restores weights, optimizer, learning-rate and annealing schedules,
+        the epoch counter, the best objective and the shuffling generator, so
+        the trial resumes after the checkpointed epoch.
+
+        Returns
+        -------
+        bool
+            False when the checkpoint holds no training state.
+        """
+        path = Path(checkpoint_dir) / TRAINING_STATE_FILE
+        if not path.is_file():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.lr_scheduler is not None and state["lr_scheduler"] is not None:
+            self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+        _restore_schedule(self.sign_annealing, state["sign_epoch"])
+        _restore_schedule(self.surrogate_scheduler, state["surrogate_epoch"])
+        self.epoch = int(state["epoch"])
+        self.best = state["best"]
+        self.since_best = int(state["since_best"])
+        self.generator.set_state(state["generator"])
+        logger.info(
+            "trial %s resumes after epoch %d", self.spec.get("trial_id"), self.epoch
+        )
+        return True
+
+
+def _restore_schedule(schedule: Any, epoch: int | None) -> None:
+    # Re-enter the saved epoch so the schedule's value matches it; the next
+    # step() moves on to the following epoch.
+    if schedule is None or epoch is None or epoch < 0:
+        return
+    schedule.epoch = epoch - 1
+    schedule.step()
 
 
 @torch.no_grad()

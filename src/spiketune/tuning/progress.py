@@ -109,10 +109,19 @@ class ProgressCallback(Callback):
         self.max_epochs = max_epochs
         self.on_update = on_update
         self._last: dict[str, dict[str, Any]] = {}
+        self.unfinished: list[str] = []
 
     def _emit(self) -> None:
         if self.on_update is not None:
             self.on_update(self.progress)
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        # Ray Tune catches Ctrl-C and leaves its loop after the current step,
+        # so trials still pending or running after the last step mean the
+        # sweep was interrupted.
+        self.unfinished = [
+            t.trial_id for t in trials if t.status not in ("TERMINATED", "ERROR")
+        ]
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self.progress.running += 1

@@ -40,6 +40,8 @@ SPIKES = "val_spikes_per_sample"
 
 def read_sweep_meta(run_dir: str | Path) -> dict[str, Any]:
     """Return the sweep's ``sweep.json`` metadata (objective, mode, state...)."""
+    if not Path(run_dir).is_dir():
+        raise FileNotFoundError(f"run directory not found: {run_dir}")
     path = Path(run_dir) / SWEEP_FILE
     if not path.is_file():
         raise FileNotFoundError(
@@ -51,23 +53,45 @@ def read_sweep_meta(run_dir: str | Path) -> dict[str, Any]:
 def read_trial(trial_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
     """Return ``(config, reports, error)`` of one Ray Tune trial folder.
 
-    A half-written last line, left by a killed worker, is skipped.
+    A line of ``result.json`` that is not a JSON object, such as the
+    half-written last line of a killed worker, is skipped with a warning. An
+    unreadable ``params.json`` gives an empty config, also with a warning, so
+    one damaged trial does not hide the others.
     """
-    params = trial_dir / "params.json"
-    config = json.loads(params.read_text()) if params.is_file() else {}
+    config = _read_params(trial_dir / "params.json")
     reports = []
     result_file = trial_dir / "result.json"
     if result_file.is_file():
-        for line in result_file.read_text().splitlines():
+        text = result_file.read_bytes().decode("utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                reports.append(json.loads(line))
+                report = json.loads(line)
             except json.JSONDecodeError:
-                logger.warning("skipped a truncated line in %s", result_file)
+                report = None
+            if not isinstance(report, dict):
+                logger.warning("skipped invalid line %d of %s", number, result_file)
+                continue
+            reports.append(report)
     error_file = trial_dir / "error.txt"
-    error = error_file.read_text() if error_file.is_file() else ""
+    error = ""
+    if error_file.is_file():
+        error = error_file.read_bytes().decode("utf-8", errors="replace")
     return config, reports, error
+
+
+def _read_params(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_bytes().decode("utf-8", errors="replace"))
+    except json.JSONDecodeError:
+        config = None
+    if not isinstance(config, dict):
+        logger.warning("ignored %s: not a JSON object", path)
+        return {}
+    return config
 
 
 def _trial_dirs(run_dir: Path) -> list[Path]:
@@ -107,10 +131,13 @@ def _trial_row(trial_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     config, reports, error = read_trial(trial_dir)
     done = meta.get("state") == "finished"
     status = _status(reports, error, int(meta.get("max_epochs", 0)), done)
+    # A resumed trial repeats the epochs after its last checkpoint, so the
+    # epoch count is the highest epoch reported, not the number of reports.
+    epochs = max((int(r.get("epoch", 0)) for r in reports), default=0)
     row: dict[str, Any] = {
         "trial_id": trial_dir.name,
         "status": status,
-        "epochs": len(reports),
+        "epochs": epochs,
     }
     best = _best_index(reports, objective, mode)
     if best is not None:
@@ -128,7 +155,8 @@ def _trial_row(trial_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     row["reason"] = _reason(status, reports, error)
     row["checkpoint"] = best_checkpoint(trial_dir)
     for key, value in flatten(config).items():
-        row[f"config/{key}"] = value if not isinstance(value, list) else str(value)
+        plain = not isinstance(value, list | dict)
+        row[f"config/{key}"] = value if plain else json.dumps(value)
     return row
 
 

@@ -122,7 +122,7 @@ def build_scheduler(
     grace = _positive_int("scheduler.grace_period", values["grace_period"])
     if name == "median":
         return MedianStoppingRule(
-            time_attr="training_iteration",
+            time_attr="epoch",
             metric=metric,
             mode=mode,
             grace_period=grace,
@@ -139,7 +139,7 @@ def build_scheduler(
             "lower the grace period or train longer"
         )
     return ASHAScheduler(
-        time_attr="training_iteration",
+        time_attr="epoch",
         metric=metric,
         mode=mode,
         max_t=max_t,

@@ -35,6 +35,12 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     torch.set_num_threads(max(1, settings.threads))
     trial_id = tune.get_context().get_trial_id() or "local"
     context = build_trial(config, settings, trial_id=trial_id, reporter=_ray_report)
+
+    # A resumed sweep hands back the trial's last checkpoint.
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            context.restore(directory)
     if settings.train_fn is not None:
         settings.train_fn(context)
     else:
@@ -115,6 +121,7 @@ def build_trial(
         device=device,
         reporter=reporter or (lambda metrics, checkpoint_dir: None),
         builder=builder,
+        generator=torch.Generator().manual_seed(seed),
     )
 
 
@@ -174,10 +181,8 @@ def run_builtin_loop(context: TrialContext) -> None:
     trainer = cfg["trainer"]
     patience = cfg["early_stop"].get("patience")
     epochs = int(trainer["epochs"])
-    generator = torch.Generator().manual_seed(context.seed)
-    since_best = 0
 
-    for epoch in range(epochs):
+    for epoch in range(context.epoch, epochs):
         _step_annealing(context)
         try:
             train_terms = train_epoch(
@@ -186,7 +191,7 @@ def run_builtin_loop(context: TrialContext) -> None:
                 context.loss_fn,
                 context.optimizer,
                 batch_size=int(trainer["batch_size"]),
-                generator=generator,
+                generator=context.generator,
                 grad_clip=trainer.get("grad_clip"),
                 device=context.device,
             )
@@ -201,8 +206,8 @@ def run_builtin_loop(context: TrialContext) -> None:
 
         last = epoch == epochs - 1
         improved = context.is_better(metrics.get(context.settings.objective, math.nan))
-        since_best = 0 if improved else since_best + 1
-        stop = patience is not None and since_best >= int(patience) and not last
+        context.since_best = 0 if improved else context.since_best + 1
+        stop = patience is not None and context.since_best >= int(patience) and not last
         status = "running"
         if last:
             status = "finished"

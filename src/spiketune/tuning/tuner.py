@@ -349,6 +349,12 @@ class SpikeTuner:
         except KeyboardInterrupt:
             self._write_meta(state="interrupted")
             raise
+        if callback.unfinished:
+            # Ray Tune handles Ctrl-C itself and returns early, leaving trials
+            # pending or running; treat that as an interruption.
+            self._write_meta(state="interrupted")
+            logger.warning("sweep %s interrupted; resume it later", self.name)
+            raise KeyboardInterrupt
         self._write_meta(state="finished", wall_time_s=time.monotonic() - started)
         return self._finish()
 
