@@ -137,6 +137,12 @@ BAD_CONFIGS = [
     ({"model": {"hiden": [8]}}, "did you mean 'hidden'"),
     ({"scheduler": {"name": "hyperband"}}, "scheduler.name"),
     ({"mystery": 1}, "mystery: unknown key"),
+    ({"objective": {"metric": "val_acc"}}, "did you mean 'val_accuracy'"),
+    ({"model_builder": "no_such_module:build"}, "cannot import module"),
+    ({"data": {"name": "digits", "n_steps": 100_000_000}}, "data.n_steps"),
+    ({"model": {"weight_scale": -1.0}}, "weight_scale must be a number > 0"),
+    ({"model": {"quantize_weights": "yes"}}, "model.quantize_weights"),
+    ({"metric": {"eval_mismach": True}}, "did you mean 'eval_mismatch'"),
     ({"model": {"hidden": [300], "profile": "gen1"}}, "has 256"),
     (
         {"model": {"hidden": [80], "arch": "recurrent", "profile": "gen1"}},
@@ -149,6 +155,23 @@ BAD_CONFIGS = [
 def test_bad_config_exits_2(tmp_path, change, message):
     config = {**TINY_CONFIG, **change, "output_dir": str(tmp_path / "runs")}
     out = _spiketune("run", _write(tmp_path, config), cwd=tmp_path, timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert message in out.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--name", "../escape"], "not a valid run name"),
+        (["--max-concurrent", "0"], "--max-concurrent"),
+        (["--cpus-per-trial", "-1"], "--cpus-per-trial"),
+        (["--address", "127.0.0.1:1"], "cannot reach a Ray head"),
+    ],
+)
+def test_bad_option_exits_2(tmp_path, options, message):
+    config = {**TINY_CONFIG, "output_dir": str(tmp_path / "runs")}
+    out = _spiketune("run", _write(tmp_path, config), *options, cwd=tmp_path)
     assert out.returncode == 2, out.stdout + out.stderr
     assert message in out.stderr
     assert not (tmp_path / "runs").exists()

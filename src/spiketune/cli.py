@@ -175,14 +175,14 @@ def _run_sweep(config, args, *, resume: bool, default_name: str | None) -> int:
         "max_concurrent": args.max_concurrent,
         "address": args.address,
     }
-    resources_cfg = config.resources.model_copy(
-        update={k: v for k, v in overrides.items() if v is not None}
-    )
+    resources_cfg = _validated_resources(config, overrides)
     num_samples = args.trials if args.trials is not None else config.budget.num_samples
     if num_samples < 1:
         raise ConfigError(f"--trials: {num_samples} is not a positive integer")
     name = args.name or default_name or config.name
     output_dir = Path(args.output_dir or config.output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigError(f"output_dir: {output_dir} exists and is not a folder")
     run_dir = output_dir / name
     if run_dir.exists() and not resume:
         raise ConfigError(
@@ -216,6 +216,10 @@ def _run_sweep(config, args, *, resume: bool, default_name: str | None) -> int:
     except (ValueError, TypeError, FileNotFoundError) as err:
         raise ConfigError(f"{getattr(args, 'config', 'demo')}: {err}") from err
 
+    try:
+        tuner.connect()
+    except ConnectionError as err:
+        raise ConfigError(str(err)) from err
     save_resolved_config(config, tuner.run_dir)
     print(f"sweep {name}: {tuner.total_trials} trials -> {tuner.run_dir}")
     result = tuner.fit(
@@ -234,6 +238,24 @@ def _run_sweep(config, args, *, resume: bool, default_name: str | None) -> int:
     if not args.no_report:
         _write_report(result.run_dir, None)
     return EXIT_OK
+
+
+def _validated_resources(config, overrides: dict):
+    """Apply command-line overrides and validate them like the config file."""
+    from pydantic import ValidationError
+
+    from spiketune.config import ConfigError, ResourcesConfig
+
+    merged = config.resources.model_dump()
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ResourcesConfig.model_validate(merged)
+    except ValidationError as err:
+        first = err.errors()[0]
+        option = "--" + str(first["loc"][0]).replace("_", "-")
+        raise ConfigError(
+            f"{option}: {first.get('input')!r} is invalid: {first['msg']}"
+        ) from err
 
 
 def _print_test_score(table: pd.DataFrame) -> None:

@@ -113,7 +113,7 @@ def _format_error(err: dict[str, Any]) -> str:
         parent = err["loc"][:-1]
         valid = _fields_at(parent)
         close = difflib.get_close_matches(str(err["loc"][-1]), valid, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = f"; did you mean {close[0]!r}?" if close else "."
         return f"{location}: unknown key{hint} Valid keys: {', '.join(valid)}"
     return f"{location}: {err.get('input')!r} is invalid: {err['msg']}"
 

@@ -62,13 +62,13 @@ def check_lif_params(
     """
     if not isinstance(dt, int | float) or not math.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt must be > 0 s, got {dt!r}; set the step in seconds")
-    tau_min = float(torch.as_tensor(tau).min())
+    tau_min = float(torch.as_tensor(tau, dtype=torch.float64).min())
     if not math.isfinite(tau_min) or tau_min <= 0:
         raise ValueError(
             f"tau must be > 0 s, got {tau_min!r}; set a positive time constant "
             "in seconds"
         )
-    threshold_min = float(torch.as_tensor(threshold).min())
+    threshold_min = float(torch.as_tensor(threshold, dtype=torch.float64).min())
     if not math.isfinite(threshold_min) or threshold_min <= 0:
         raise ValueError(
             f"threshold must be > 0, got {threshold_min!r}; set a positive "

@@ -82,6 +82,8 @@ class LIF(nn.Module):
         fused: bool = True,
     ) -> None:
         super().__init__()
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive number of neurons, got {n!r}")
         check_lif_params(tau, dt, threshold, reset_mechanism)
         check_floor_gradient(floor_gradient)
         self.n = n

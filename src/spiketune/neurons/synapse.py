@@ -33,6 +33,11 @@ class Dense(nn.Module):
         super().__init__()
         _check_size("n_in", n_in)
         _check_size("n_out", n_out)
+        if not isinstance(weight_scale, int | float) or not weight_scale > 0:
+            raise ValueError(
+                f"weight_scale must be a number > 0, got {weight_scale!r}; it "
+                "multiplies the default initialisation range"
+            )
         self.n_in = n_in
         self.n_out = n_out
         bound = weight_scale / math.sqrt(n_in)

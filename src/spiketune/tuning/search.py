@@ -120,6 +120,11 @@ def build_scheduler(
     if name == "fifo":
         return FIFOScheduler()
     grace = _positive_int("scheduler.grace_period", values["grace_period"])
+    if grace > max_t:
+        raise ValueError(
+            f"scheduler.grace_period: {grace} exceeds trainer.epochs = {max_t}; "
+            "lower the grace period or train longer"
+        )
     if name == "median":
         return MedianStoppingRule(
             time_attr="epoch",
@@ -133,11 +138,6 @@ def build_scheduler(
     factor = values["reduction_factor"]
     if not isinstance(factor, int | float) or factor <= 1:
         raise ValueError(f"scheduler.reduction_factor: {factor!r} is not a number > 1")
-    if grace > max_t:
-        raise ValueError(
-            f"scheduler.grace_period: {grace} exceeds trainer.epochs = {max_t}; "
-            "lower the grace period or train longer"
-        )
     return ASHAScheduler(
         time_attr="epoch",
         metric=metric,

@@ -7,6 +7,8 @@ import json
 import logging
 import math
 import os
+import re
+import socket
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +22,7 @@ from ray import tune
 from ray.tune.search.sample import Categorical, Domain, Float, Integer
 
 from spiketune.data import resolve_data_paths
+from spiketune.tuning.builders import resolve_builder
 from spiketune.tuning.context import TrialContext, TrialSettings
 from spiketune.tuning.progress import ProgressCallback, SweepProgress
 from spiketune.tuning.results import (
@@ -39,6 +42,7 @@ __all__ = ["SpikeTuner", "SweepResult"]
 logger = logging.getLogger(__name__)
 
 FAILED = ("error", "diverged")
+RUN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 @dataclass
@@ -165,11 +169,16 @@ class SpikeTuner:
             raise ValueError(f"mode: {mode!r} must be 'max' or 'min'")
         _check_count("num_samples", num_samples)
         _check_count("keep_checkpoints", keep_checkpoints)
-        if cpus_per_trial <= 0 or gpus_per_trial < 0:
-            raise ValueError(
-                f"cpus_per_trial must be > 0 and gpus_per_trial >= 0, got "
-                f"{cpus_per_trial} and {gpus_per_trial}"
-            )
+        _check_count("test_top_k", test_top_k, minimum=0)
+        _check_count("seed", seed, minimum=0)
+        if max_concurrent is not None:
+            _check_count("max_concurrent", max_concurrent)
+        _check_share("cpus_per_trial", cpus_per_trial, allow_zero=False)
+        _check_share("gpus_per_trial", gpus_per_trial, allow_zero=True)
+        if name is not None:
+            _check_name(name)
+        if isinstance(model_builder, str):
+            resolve_builder(model_builder)
         self.space = build_search_space(_resolve_paths(space))
         self.objective = objective
         self.mode = mode
@@ -281,9 +290,17 @@ class SpikeTuner:
             trial_dirname_creator=lambda trial: trial.trial_id,
         )
 
-    def _init_ray(self) -> None:
+    def connect(self) -> None:
+        """Start a local Ray instance, or join the cluster at ``address``.
+
+        Raises
+        ------
+        ConnectionError
+            If a ``host:port`` address does not accept connections.
+        """
         if ray.is_initialized():
             return
+        _check_reachable(self.address)
         # Progress comes from ProgressCallback; keep Ray's own console
         # reporter and its snapshot-frequency warning quiet.
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -333,7 +350,7 @@ class SpikeTuner:
             The ranked table. Its ``all_failed`` is True unless some trial
             produced a result.
         """
-        self._init_ray()
+        self.connect()
         for function in (self.model_builder, self.train_fn):
             _pickle_by_value(function)
         progress = SweepProgress(total=self.total_trials, mode=self.mode)
@@ -429,6 +446,25 @@ class SpikeTuner:
         return result
 
 
+def _check_reachable(address: str | None, timeout_s: float = 10.0) -> None:
+    """Fail fast when a ``host:port`` cluster address refuses connections."""
+    if not address or address in ("auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(
+            f"address: {address!r} is not 'auto' or HOST:PORT of a Ray head"
+        )
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as err:
+        raise ConnectionError(
+            f"address: cannot reach a Ray head at {address} ({err}); start it "
+            "with 'ray start --head' or fix the address"
+        ) from err
+
+
 def _pickle_by_value(function: Any) -> None:
     """Ship a user function's module by value when workers cannot import it.
 
@@ -453,9 +489,26 @@ def _resolve_paths(space: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def _check_count(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{key}: {value!r} is not a positive integer")
+def _check_count(key: str, value: Any, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{key}: {value!r} is not an integer >= {minimum}")
+
+
+def _check_share(key: str, value: Any, *, allow_zero: bool) -> None:
+    valid = isinstance(value, int | float) and not isinstance(value, bool)
+    if valid and math.isfinite(value) and (value > 0 or (allow_zero and value == 0)):
+        return
+    bound = ">= 0" if allow_zero else "> 0"
+    raise ValueError(f"{key}: {value!r} is not a finite number {bound}")
+
+
+def _check_name(name: str) -> None:
+    # The name becomes one folder under storage_path; it must not leave it.
+    if not RUN_NAME.fullmatch(name) or set(name) == {"."}:
+        raise ValueError(
+            f"name: {name!r} is not a valid run name; use letters, digits, '_', "
+            "'-' and '.', without path separators"
+        )
 
 
 def _describe(value: Any) -> Any:

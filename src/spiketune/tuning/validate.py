@@ -9,6 +9,7 @@ Each probe goes through the same validators the trial uses.
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -75,6 +76,28 @@ def probe_configs(space: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
             yield nest(probe)
 
 
+# The digits task encodes 1,797 images of 64 pixels as float32 sequences.
+_DIGITS_VALUES_PER_STEP = 1797 * 64 * 4
+
+
+def _check_data_size(data_cfg: Mapping[str, Any]) -> None:
+    """Reject encodings that could not fit in this machine's memory."""
+    if data_cfg.get("name", "digits") != "digits":
+        return
+    n_steps = int(data_cfg.get("n_steps", 25))
+    needed = n_steps * _DIGITS_VALUES_PER_STEP
+    try:
+        available = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if needed > available / 2:
+        raise ValueError(
+            f"data.n_steps: {n_steps} steps need about {needed / 2**30:.1f} GiB "
+            f"for the encoded digits, more than half of this machine's "
+            f"{available / 2**30:.1f} GiB; use fewer time steps"
+        )
+
+
 def infer_task(data_cfg: Mapping[str, Any]) -> str:
     """Return ``"classification"`` or ``"regression"`` for a data config."""
     if data_cfg.get("name", "digits") != "audio":
@@ -102,6 +125,7 @@ def validate_space(
         cfg = with_defaults(probe)
         check_trainer_keys(probe)
         validate_data_config(cfg["data"])
+        _check_data_size(cfg["data"])
         task = infer_task(cfg["data"])
         validate_loss_config(cfg["loss"], task=task)
         validate_optim_config(cfg["optim"])
@@ -140,6 +164,9 @@ def _check_model_keys(model_cfg: Mapping[str, Any]) -> None:
         or population < 1
     ):
         raise ValueError(f"model.population: {population!r} is not a positive integer")
+    for flag in ("learn_tau", "mismatch", "quantize_weights"):
+        if flag in model_cfg and not isinstance(model_cfg[flag], bool):
+            raise ValueError(f"model.{flag}: {model_cfg[flag]!r} is not true or false")
     _try_build(model_cfg)
     _check_chip_capacity(model_cfg, sizes)
 
@@ -182,8 +209,26 @@ def _try_build(model_cfg: Mapping[str, Any]) -> None:
 
 
 def _check_objective(objective: str) -> None:
-    if not objective.startswith(("val_", "train_")):
-        raise ValueError(
-            f"objective: {objective!r} is not a reported metric; use a validation "
-            "metric such as 'val_accuracy' or 'val_loss'"
-        )
+    """Reject an objective the built-in loop never reports, naming valid ones."""
+    import spiketune.activity  # noqa: F401 - registers the activity metrics
+    import spiketune.metrics  # noqa: F401 - registers the task metrics
+    from spiketune.registry import METRICS, REGULARISERS, metric_mode
+
+    split, _, name = objective.partition("_")
+    if name == "loss" and split in ("val", "train"):
+        return
+    valid = ["val_loss", "train_loss", "train_task"]
+    valid += [f"val_{metric}" for metric in METRICS.names()]
+    valid += [f"train_{term}" for term in REGULARISERS.names()]
+    if split == "val" and name:
+        try:
+            metric_mode(name)
+            return
+        except ValueError:
+            pass
+    if split == "train" and (name == "task" or name in REGULARISERS.names()):
+        return
+    raise ValueError(
+        f"objective: {objective!r} is not a reported metric{suggest(objective, valid)} "
+        f"Valid objectives: {', '.join(valid)}"
+    )
