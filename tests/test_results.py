@@ -146,3 +146,26 @@ def test_save_and_reload(run_dir):
 def test_missing_sweep_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="sweep.json"):
         load_results(tmp_path)
+
+
+def test_nested_config_values_become_json(tmp_path):
+    meta = {"objective": "val_accuracy", "mode": "max", "max_epochs": 1}
+    (tmp_path / "sweep.json").write_text(json.dumps({**meta, "state": "finished"}))
+    config = {"model": {"hidden": [16, 8]}, "loss": {"regularisers": {"topology": {}}}}
+    _write_trial(tmp_path, "t1", [_report(1, 0.5, "finished")], config=config)
+    row = load_results(tmp_path).iloc[0]
+    assert row["config/model.hidden"] == "[16, 8]"
+    assert row["config/loss.regularisers.topology"] == "{}"
+
+
+def test_non_object_lines_skipped(run_dir):
+    with open(run_dir / "t_asha" / "result.json", "a") as f:
+        f.write("42\n[1, 2]\n")
+    table = load_results(run_dir).set_index("trial_id")
+    assert table.loc["t_asha", "epochs"] == 1
+
+
+def test_unreadable_params_ignored(run_dir):
+    (run_dir / "t_done" / "params.json").write_bytes(b"\xff\xfe garbage")
+    table = load_results(run_dir).set_index("trial_id")
+    assert table.loc["t_done", "status"] == "finished"
