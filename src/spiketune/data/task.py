@@ -97,7 +97,7 @@ _COMMON_KEYS: dict[str, _KeySpec] = {
     "seed": _KeySpec(0, "int"),
     "val_fraction": _KeySpec(0.15, "float", _fraction, "in (0, 1)"),
     "test_fraction": _KeySpec(0.2, "float", _fraction, "in (0, 1)"),
-    "gain": _KeySpec(1.0, "float"),
+    "gain": _KeySpec(1.0, "float", _positive, "> 0"),
     "latency_mode": _KeySpec(
         "linear", "str", lambda v: v in LATENCY_MODES, f"one of {list(LATENCY_MODES)}"
     ),

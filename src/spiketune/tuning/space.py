@@ -192,6 +192,10 @@ def _conditional(key: str, args: Any) -> Function:
             f"high]}}, got {args!r}"
         )
     low, high = _range_domain(key, "uniform", args["uniform"]).lower, args["uniform"][1]
+    if low <= 0:
+        raise ValueError(
+            f"{key}: sample_from scale factors must be > 0, got [{low}, {high}]"
+        )
     reference = args["scale_of"]
 
     def sample(spec: Any) -> float:
