@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run_dir", help="run directory of a finished or interrupted sweep"
     )
     results.add_argument(
-        "--top", type=int, default=10, help="rows to show (default 10)"
+        "--top", type=_positive_int, default=10, help="rows to show (default 10)"
     )
     results.add_argument(
         "--sort", help="metric column to rank by (default: the objective)"
@@ -96,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--open", action="store_true", help="open the page in a web browser"
     )
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -179,6 +187,8 @@ def _run_sweep(config, args, *, resume: bool, default_name: str | None) -> int:
     num_samples = args.trials if args.trials is not None else config.budget.num_samples
     if num_samples < 1:
         raise ConfigError(f"--trials: {num_samples} is not a positive integer")
+    if args.name is not None and not args.name:
+        raise ConfigError("--name: the run name must not be empty")
     name = args.name or default_name or config.name
     output_dir = Path(args.output_dir or config.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
@@ -218,13 +228,20 @@ def _run_sweep(config, args, *, resume: bool, default_name: str | None) -> int:
 
     try:
         tuner.connect()
+        save_resolved_config(config, tuner.run_dir)
+        print(f"sweep {name}: {tuner.total_trials} trials -> {tuner.run_dir}")
+        result = tuner.fit(
+            resume=resume, resume_errored=getattr(args, "resume_errored", False)
+        )
     except ConnectionError as err:
         raise ConfigError(str(err)) from err
-    save_resolved_config(config, tuner.run_dir)
-    print(f"sweep {name}: {tuner.total_trials} trials -> {tuner.run_dir}")
-    result = tuner.fit(
-        resume=resume, resume_errored=getattr(args, "resume_errored", False)
-    )
+    except KeyboardInterrupt:
+        if not resume and not any(run_dir.glob("experiment_state-*.json")):
+            # Nothing ran yet, so drop the folder; a rerun then starts clean.
+            shutil.rmtree(run_dir, ignore_errors=True)
+            print("\ninterrupted before any trial started", file=sys.stderr)
+            return 130
+        raise
     printer.finish()
     if result.all_failed:
         print("every trial failed:", file=sys.stderr)

@@ -51,8 +51,15 @@ def load_checkpoint(directory: str | Path) -> tuple[dict[str, Any], dict[str, An
         raise FileNotFoundError(
             f"{directory} is not a spiketune checkpoint: {SPEC_FILE} is missing"
         )
-    spec = json.loads(spec_path.read_text())
-    state = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    try:
+        spec = json.loads(spec_path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{spec_path}: not valid JSON ({err})") from err
+    weights = directory / WEIGHTS_FILE
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many kinds here
+        raise ValueError(f"{weights}: cannot read the weights ({err})") from err
     return spec, state
 
 

@@ -111,11 +111,20 @@ class ProgressCallback(Callback):
         self._last: dict[str, dict[str, Any]] = {}
         self.unfinished: list[str] = []
 
+    # The callback of the sweep running in this process. Ray Tune restores
+    # the callbacks of a resumed sweep from its saved state, so a restored
+    # copy forwards every event here.
+    current: ProgressCallback | None = None
+
+    def _target(self) -> ProgressCallback:
+        current = ProgressCallback.current
+        return current if current is not None else self
+
     def _emit(self) -> None:
         if self.on_update is not None:
             self.on_update(self.progress)
 
-    def on_step_end(self, iteration, trials, **info) -> None:
+    def _on_step_end(self, iteration, trials, **info) -> None:
         # Ray Tune catches Ctrl-C and leaves its loop after the current step,
         # so trials still pending or running after the last step mean the
         # sweep was interrupted.
@@ -123,16 +132,16 @@ class ProgressCallback(Callback):
             t.trial_id for t in trials if t.status not in ("TERMINATED", "ERROR")
         ]
 
-    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+    def _on_trial_start(self, iteration, trials, trial, **info) -> None:
         self.progress.running += 1
         self._emit()
 
-    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+    def _on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         self._last[trial.trial_id] = result
         self.progress.offer(result.get(self.objective))
         self._emit()
 
-    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+    def _on_trial_complete(self, iteration, trials, trial, **info) -> None:
         result = self._last.pop(trial.trial_id, {})
         self.progress.running = max(self.progress.running - 1, 0)
         self.progress.done += 1
@@ -151,10 +160,25 @@ class ProgressCallback(Callback):
         )
         self._emit()
 
-    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+    def _on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._last.pop(trial.trial_id, None)
         self.progress.running = max(self.progress.running - 1, 0)
         self.progress.done += 1
         self.progress.errors += 1
         logger.error("trial %s failed; see its error.txt", trial.trial_id)
         self._emit()
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        self._target()._on_step_end(iteration, trials, **info)
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self._target()._on_trial_start(iteration, trials, trial, **info)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        self._target()._on_trial_result(iteration, trials, trial, result, **info)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self._target()._on_trial_complete(iteration, trials, trial, **info)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._target()._on_trial_error(iteration, trials, trial, **info)

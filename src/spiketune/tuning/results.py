@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 SWEEP_FILE = "sweep.json"
 TEST_FILE = "test_scores.json"
 ENERGY = "val_energy_per_sample_j"
+CHECKPOINT_NAME = re.compile(r"checkpoint_(\d+)")
 SPIKES = "val_spikes_per_sample"
 
 
@@ -47,7 +49,13 @@ def read_sweep_meta(run_dir: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(
             f"{run_dir} is not a spiketune run directory: {SWEEP_FILE} is missing"
         )
-    return json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: cannot read sweep metadata ({err})") from err
+    if not isinstance(meta, dict) or not {"objective", "mode"} <= set(meta):
+        raise ValueError(f"{path}: not a spiketune sweep file (objective missing)")
+    return meta
 
 
 def read_trial(trial_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
@@ -153,7 +161,10 @@ def _trial_row(trial_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
         row["wall_time_s"] = last.get("time_total_s")
         row["seed"] = last.get("seed")
     row["reason"] = _reason(status, reports, error)
-    row["checkpoint"] = best_checkpoint(trial_dir)
+    best_epoch = row.get("best_epoch")
+    row["checkpoint"] = best_checkpoint(
+        trial_dir, int(best_epoch) if best_epoch is not None else None
+    )
     for key, value in flatten(config).items():
         plain = not isinstance(value, list | dict)
         row[f"config/{key}"] = value if plain else json.dumps(value)
@@ -172,16 +183,42 @@ def _reason(status: str, reports: list[dict], error: str) -> str:
     return ""
 
 
-def best_checkpoint(trial_dir: Path) -> str | None:
-    """Return the newest checkpoint folder of a trial, its best by design.
+def best_checkpoint(trial_dir: Path, epoch: int | None = None) -> str | None:
+    """Return the checkpoint folder of a trial's best epoch.
 
-    The trial only writes a checkpoint when its objective improves, so the
-    newest checkpoint holds the best epoch.
+    The trial writes a checkpoint only when its objective improves, so the
+    newest checkpoint is normally the best. When ``epoch`` is given, the
+    checkpoint of that epoch is preferred; if it is gone, the newest is
+    returned with a warning, since it holds an earlier, weaker epoch.
     """
-    checkpoints = sorted(
-        trial_dir.glob("checkpoint_*"), key=lambda p: int(p.name.split("_")[-1])
-    )
-    return str(checkpoints[-1]) if checkpoints else None
+    numbered = []
+    for path in trial_dir.glob("checkpoint_*"):
+        match = CHECKPOINT_NAME.fullmatch(path.name)
+        if match and path.is_dir():
+            numbered.append((int(match.group(1)), path))
+    if not numbered:
+        return None
+    numbered.sort()
+    if epoch is not None:
+        for _, path in reversed(numbered):
+            if _checkpoint_epoch(path) == epoch:
+                return str(path)
+        logger.warning(
+            "%s: no checkpoint of best epoch %d; using %s",
+            trial_dir.name,
+            epoch,
+            numbered[-1][1].name,
+        )
+    return str(numbered[-1][1])
+
+
+def _checkpoint_epoch(path: Path) -> int | None:
+    try:
+        spec = json.loads((path / "spec.json").read_text())
+    except (OSError, ValueError):
+        return None
+    epoch = spec.get("epoch") if isinstance(spec, dict) else None
+    return int(epoch) if isinstance(epoch, int | float) else None
 
 
 def pareto_mask(objective: np.ndarray, cost: np.ndarray, mode: str) -> np.ndarray:
@@ -238,8 +275,16 @@ def _add_test_scores(table: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
     path = run_dir / TEST_FILE
     if not path.is_file():
         return table
-    scores = json.loads(path.read_text())
+    try:
+        scores = json.loads(path.read_text())
+    except (OSError, ValueError):
+        scores = None
+    if not isinstance(scores, dict):
+        logger.warning("ignored %s: not a JSON object of test scores", path)
+        return table
     for trial_id, metrics in scores.items():
+        if not isinstance(metrics, dict):
+            continue
         for key, value in metrics.items():
             column = f"test_{key}"
             if column not in table:

@@ -8,7 +8,7 @@ from typing import Any
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
-from spiketune.tuning.space import count_grid, flatten
+from spiketune.tuning.space import count_grid, flatten, tuned_keys
 
 __all__ = ["SCHEDULERS", "SEARCHERS", "build_scheduler", "build_searcher"]
 
@@ -66,6 +66,11 @@ def _optuna_searcher(space, metric, mode, seed, max_concurrent, extra_objectives
     if count_grid(space) > 1:
         raise ValueError(
             "searcher 'tpe' cannot take grid specs; use choice instead of grid"
+        )
+    if not tuned_keys(space):
+        raise ValueError(
+            "searcher 'tpe' needs at least one searched value; every value is "
+            "fixed, so use searcher 'random'"
         )
     for key, value in flatten(space).items():
         if hasattr(value, "spiketune_reference") or type(value).__name__ == "Function":

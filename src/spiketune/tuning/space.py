@@ -158,6 +158,8 @@ def _range_domain(key: str, kind: str, args: Any) -> Domain:
         )
     if not all(isinstance(a, int | float) and not isinstance(a, bool) for a in args):
         raise ValueError(f"{key}: {kind} bounds must be numbers, got {args!r}")
+    if not all(math.isfinite(a) for a in args):
+        raise ValueError(f"{key}: {kind} bounds must be finite, got {args!r}")
     if kind == "randn":
         if args[1] <= 0:
             raise ValueError(

@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import re
+import signal
 import socket
 import sys
 import time
@@ -200,10 +201,12 @@ class SpikeTuner:
         self.test_top_k = test_top_k
         self.on_progress = on_progress
 
+        objectives = [objective, *(metric for metric, _ in self.extra_objectives)]
         validate_space(
             self.space,
             builtin_model=model_builder in (None, "builtin"),
-            check_objective=objective if train_fn is None else None,
+            check_objectives=objectives if train_fn is None else [],
+            data_copies=max_concurrent or max(1, int(os.cpu_count() or 1)),
         )
         self.max_epochs = self._max_epochs()
         # Build both once now so their errors surface before Ray starts.
@@ -354,6 +357,8 @@ class SpikeTuner:
         for function in (self.model_builder, self.train_fn):
             _pickle_by_value(function)
         progress = SweepProgress(total=self.total_trials, mode=self.mode)
+        if resume:
+            progress.done = _count_ended(self.run_dir)
         callback = ProgressCallback(
             progress, self.objective, self.max_epochs, self.on_progress
         )
@@ -361,11 +366,18 @@ class SpikeTuner:
         self._write_meta(state="running")
         started = time.monotonic()
         logger.info("sweep %s started: %d trials", self.name, self.total_trials)
+        ProgressCallback.current = callback
+        sigint_handler = signal.getsignal(signal.SIGINT)
         try:
             tuner.fit()
         except KeyboardInterrupt:
             self._write_meta(state="interrupted")
             raise
+        finally:
+            ProgressCallback.current = None
+            # Ray Tune installs its own Ctrl-C handler and leaves it in place
+            # after a normal finish; put the previous one back.
+            signal.signal(signal.SIGINT, sigint_handler)
         if callback.unfinished:
             # Ray Tune handles Ctrl-C itself and returns early, leaving trials
             # pending or running; treat that as an interruption.
@@ -444,6 +456,17 @@ class SpikeTuner:
                 result.best[self.objective],
             )
         return result
+
+
+def _count_ended(run_dir: Path) -> int:
+    """Count trials of an earlier session that reported their final epoch."""
+    try:
+        table = load_results(run_dir)
+    except (FileNotFoundError, ValueError):
+        return 0
+    if table.empty:
+        return 0
+    return int(table["status"].isin(("finished", "diverged")).sum())
 
 
 def _check_reachable(address: str | None, timeout_s: float = 10.0) -> None:

@@ -80,12 +80,12 @@ def probe_configs(space: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
 _DIGITS_VALUES_PER_STEP = 1797 * 64 * 4
 
 
-def _check_data_size(data_cfg: Mapping[str, Any]) -> None:
-    """Reject encodings that could not fit in this machine's memory."""
+def _check_data_size(data_cfg: Mapping[str, Any], copies: int = 1) -> None:
+    """Reject encodings whose concurrent copies could not fit in memory."""
     if data_cfg.get("name", "digits") != "digits":
         return
     n_steps = int(data_cfg.get("n_steps", 25))
-    needed = n_steps * _DIGITS_VALUES_PER_STEP
+    needed = n_steps * _DIGITS_VALUES_PER_STEP * copies
     try:
         available = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
@@ -93,8 +93,9 @@ def _check_data_size(data_cfg: Mapping[str, Any]) -> None:
     if needed > available / 2:
         raise ValueError(
             f"data.n_steps: {n_steps} steps need about {needed / 2**30:.1f} GiB "
-            f"for the encoded digits, more than half of this machine's "
-            f"{available / 2**30:.1f} GiB; use fewer time steps"
+            f"for the encoded digits of {copies} concurrent trials, more than "
+            f"half of this machine's {available / 2**30:.1f} GiB; use fewer time "
+            "steps or fewer concurrent trials"
         )
 
 
@@ -111,9 +112,16 @@ def infer_task(data_cfg: Mapping[str, Any]) -> str:
 
 
 def validate_space(
-    space: Mapping[str, Any], *, builtin_model: bool, check_objective: str | None
+    space: Mapping[str, Any],
+    *,
+    builtin_model: bool,
+    check_objectives: list[str] | tuple[str, ...] = (),
+    data_copies: int = 1,
 ) -> None:
     """Run every validator on every probe config of a space.
+
+    ``data_copies`` is how many trials may hold their data at once, one
+    copy per worker process.
 
     Raises
     ------
@@ -125,7 +133,7 @@ def validate_space(
         cfg = with_defaults(probe)
         check_trainer_keys(probe)
         validate_data_config(cfg["data"])
-        _check_data_size(cfg["data"])
+        _check_data_size(cfg["data"], data_copies)
         task = infer_task(cfg["data"])
         validate_loss_config(cfg["loss"], task=task)
         validate_optim_config(cfg["optim"])
@@ -133,8 +141,8 @@ def validate_space(
         validate_anneal_config(cfg["anneal"])
         if builtin_model:
             _check_model_keys(cfg["model"])
-    if check_objective is not None:
-        _check_objective(check_objective)
+    for objective in check_objectives:
+        _check_objective(objective)
 
 
 def _check_model_keys(model_cfg: Mapping[str, Any]) -> None:
