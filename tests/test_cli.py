@@ -1,7 +1,9 @@
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -167,6 +169,7 @@ def test_bad_config_exits_2(tmp_path, change, message):
         (["--max-concurrent", "0"], "--max-concurrent"),
         (["--cpus-per-trial", "-1"], "--cpus-per-trial"),
         (["--address", "127.0.0.1:1"], "cannot reach a Ray head"),
+        (["--name", ""], "must not be empty"),
     ],
 )
 def test_bad_option_exits_2(tmp_path, options, message):
@@ -181,6 +184,51 @@ def test_missing_config_file(tmp_path):
     out = _spiketune("run", tmp_path / "nope.yaml", cwd=tmp_path, timeout=120)
     assert out.returncode == 2
     assert "config file not found" in out.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_then_resume(tmp_path):
+    config = {
+        **TINY_CONFIG,
+        "name": "interrupted",
+        "scheduler": {"name": "fifo"},
+        "budget": {"num_samples": 2, "test_top_k": 0},
+        "trainer": {"epochs": 40, "batch_size": 128},
+        "output_dir": str(tmp_path / "runs"),
+    }
+    path = _write(tmp_path, config)
+    run_dir = tmp_path / "runs" / "interrupted"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spiketune", "run", str(path), "--no-report"],
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any(p.stat().st_size > 0 for p in run_dir.glob("*/result.json")):
+            break
+        time.sleep(0.2)
+    # Ctrl-C in a terminal reaches the whole process group.
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    meta = json.loads((run_dir / "sweep.json").read_text())
+    assert meta["state"] == "interrupted"
+
+    out = _spiketune("run", path, "--resume", "--no-report", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    table = json.loads((run_dir / "results.json").read_text())
+    assert [row["epochs"] for row in table] == [40, 40]
+    for result_file in run_dir.glob("*/result.json"):
+        epochs = [json.loads(line)["epoch"] for line in result_file.open()]
+        # A resumed trial continues after its checkpoint: epoch 1 runs once.
+        assert epochs.count(1) == 1
+
+
+def test_results_top_must_be_positive(tmp_path):
+    out = _spiketune("results", tmp_path, "--top", "0", cwd=tmp_path, timeout=120)
+    assert out.returncode == 2
 
 
 def test_results_of_missing_run(tmp_path):

@@ -169,3 +169,34 @@ def test_unreadable_params_ignored(run_dir):
     (run_dir / "t_done" / "params.json").write_bytes(b"\xff\xfe garbage")
     table = load_results(run_dir).set_index("trial_id")
     assert table.loc["t_done", "status"] == "finished"
+
+
+def _checkpoint(trial_dir, number, epoch):
+    path = trial_dir / f"checkpoint_{number:06d}"
+    path.mkdir()
+    (path / "spec.json").write_text(json.dumps({"epoch": epoch}))
+    return path
+
+
+def test_checkpoint_of_best_epoch_preferred(run_dir):
+    trial_dir = run_dir / "t_done"
+    best = _checkpoint(trial_dir, 0, 2)
+    _checkpoint(trial_dir, 1, 3)
+    (trial_dir / "checkpoint_tmp_abc").mkdir()
+    row = load_results(run_dir).set_index("trial_id").loc["t_done"]
+    # Epoch 2 scored best, so its checkpoint wins over the newer epoch 3.
+    assert row["checkpoint"] == str(best)
+
+
+def test_missing_best_checkpoint_falls_back(run_dir):
+    trial_dir = run_dir / "t_done"
+    newest = _checkpoint(trial_dir, 1, 3)
+    row = load_results(run_dir).set_index("trial_id").loc["t_done"]
+    assert row["checkpoint"] == str(newest)
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"objective": "x"}'])
+def test_damaged_sweep_file_named(tmp_path, text):
+    (tmp_path / "sweep.json").write_text(text)
+    with pytest.raises(ValueError, match="sweep.json"):
+        load_results(tmp_path)

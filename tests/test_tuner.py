@@ -168,6 +168,21 @@ def test_multi_objective_needs_tpe(tmp_path):
         )
 
 
+def test_tpe_needs_searched_value(tmp_path):
+    with pytest.raises(ValueError, match="at least one searched value"):
+        _tuner(tmp_path, {"trainer.epochs": 1}, searcher="tpe")
+
+
+def test_extra_objective_name_checked(tmp_path):
+    with pytest.raises(ValueError, match="val_energy_per_sample_j"):
+        _tuner(
+            tmp_path,
+            {"optim.lr": {"loguniform": [1e-3, 1e-2]}},
+            searcher="tpe",
+            extra_objectives=[("val_energy_per_sampel_j", "min")],
+        )
+
+
 def test_plateau_early_stop(tmp_path):
     tuner = _tuner(
         tmp_path,
