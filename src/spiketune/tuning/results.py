@@ -189,7 +189,7 @@ def best_checkpoint(trial_dir: Path, epoch: int | None = None) -> str | None:
     The trial writes a checkpoint only when its objective improves, so the
     newest checkpoint is normally the best. When ``epoch`` is given, the
     checkpoint of that epoch is preferred; if it is gone, the newest is
-    returned with a warning, since it holds an earlier, weaker epoch.
+    returned with a warning, since it contains an earlier, weaker epoch.
     """
     numbered = []
     for path in trial_dir.glob("checkpoint_*"):
