@@ -163,7 +163,7 @@ def _pool_init() -> None:
 
 
 def _ray_init_kwargs() -> dict[str, Any]:
-    # The same settings SpikeTuner._init_ray uses, so plain Ray pays the
+    # The same settings SpikeTuner.connect uses, so plain Ray pays the
     # same runtime environment and logging set-up.
     pythonpath = os.pathsep.join(
         p for p in [os.getcwd(), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
@@ -209,7 +209,7 @@ def _run_spiketune(
         keep_checkpoints=1,
     )
     # Start Ray the way fit() would, but outside the timed region.
-    return tuner.fit, tuner._init_ray
+    return tuner.fit, tuner.connect
 
 
 def _run_ray(
