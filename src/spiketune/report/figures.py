@@ -19,7 +19,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import EngFormatter, MaxNLocator, PercentFormatter
+from matplotlib.ticker import (
+    EngFormatter,
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+    PercentFormatter,
+)
 
 from spiketune.report.data import RunData, TunedParam, utilisation
 from spiketune.report.importance import Importance
@@ -335,6 +342,7 @@ def plot_pareto(run: RunData) -> tuple[Figure, str]:
         )
         if _use_log(cost[valid]):
             ax.set_xscale("log")
+            _label_log_axis(ax.xaxis)
         else:
             ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
         if column == ENERGY:
@@ -430,6 +438,7 @@ def _plot_param(ax, run: RunData, param: TunedParam, objective: pd.Series) -> No
     _scatter_by_status(ax, run, x, objective, valid & np.isfinite(x))
     if param.log and (x[valid] > 0).all():
         ax.set_xscale("log")
+        _label_log_axis(ax.xaxis)
         ax.set_xlabel(f"{param.key} (log scale)")
     else:
         ax.set_xlabel(param.key)
@@ -562,3 +571,14 @@ def plot_timeline(run: RunData) -> tuple[Figure, str]:
     ]
     figure.legend(handles=handles, loc="outside right upper", fontsize="small")
     return figure, note
+
+
+def _label_log_axis(axis) -> None:
+    """Label a log axis at 1, 2 and 5 times each power of ten, in plain numbers.
+
+    Matplotlib's default labels only powers of ten, so a range inside one
+    decade gets one label or overlapping minor labels.
+    """
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
