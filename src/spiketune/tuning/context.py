@@ -195,7 +195,7 @@ class TrialContext:
         Returns
         -------
         bool
-            False when the checkpoint holds no training state.
+            False when the checkpoint contains no training state.
         """
         path = Path(checkpoint_dir) / TRAINING_STATE_FILE
         if not path.is_file():
