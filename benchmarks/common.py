@@ -107,7 +107,7 @@ def train_fixed_steps(
 class PeakMemory:
     """Sample the resident set size of this process in a background thread.
 
-    Use it as a context manager; ``peak_mib`` holds the largest sample and
+    Use it as a context manager; ``peak_mib`` is the largest sample and
     ``start_mib``/``end_mib`` the first and last. Without psutil it falls back
     to ``resource.getrusage``, whose peak covers the whole process lifetime.
     """

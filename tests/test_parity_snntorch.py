@@ -8,7 +8,7 @@ Conventions, read from ``snntorch/_neurons/leaky.py`` in snnTorch 1.0:
   firing, and the step then adds it back. The two models therefore agree only
   while ``u_{t-1}`` stays below threshold. With threshold 1 and currents in
   ``[-0.3, 0.6)``, the subtraction reset leaves ``u < beta + 0.6 - 1 < 1`` and
-  the zero reset leaves 0, so the condition holds at every step.
+  the zero reset leaves 0, so the condition is met at every step.
 * In that immediate-reset branch snnTorch subtracts the *non-detached* spike,
   so gradients also flow through the reset, while ``lif_step`` detaches it.
   Gradients of a multi-step loss therefore differ by design.

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from spiketune.hardware.fit import export_weight
 from spiketune.tuning.checkpoint import load_checkpoint, load_model
 
 __all__ = ["describe_network", "export_checkpoint", "to_nir"]
@@ -58,13 +59,8 @@ def describe_network(model: nn.Module) -> dict[str, Any]:
 
 
 def _export_weight(synapse: nn.Module) -> np.ndarray:
-    noise = getattr(synapse, "noise", None)
-    synapse.noise = None
     with torch.no_grad():
-        weight = synapse.effective_weight().detach().cpu().numpy()
-    if noise is not None:
-        synapse.noise = noise
-    return weight
+        return export_weight(synapse).detach().cpu().numpy()
 
 
 def to_nir(model: nn.Module) -> Any:

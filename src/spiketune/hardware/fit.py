@@ -8,7 +8,7 @@ from torch import nn
 from spiketune.hardware.blocks import incoherent_blocks
 from spiketune.hardware.profile import ChipProfile, get_profile
 
-__all__ = ["check_fit"]
+__all__ = ["check_fit", "export_weight"]
 
 
 def check_fit(model: nn.Module, profile: str | ChipProfile) -> list[str]:
@@ -76,12 +76,16 @@ def _synapse_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
     for name, module in model.named_modules():
         if hasattr(module, "effective_weight"):
             with torch.no_grad():
-                weights.append((name or "synapse", _export_weight(module)))
+                weights.append((name or "synapse", export_weight(module)))
     return weights
 
 
-def _export_weight(module: nn.Module) -> torch.Tensor:
-    """Return the weight a chip would receive: clipped and quantised, no noise."""
+def export_weight(module: nn.Module) -> torch.Tensor:
+    """Return the weight a chip would receive: clipped and quantised, no noise.
+
+    The module's per-batch mismatch noise is set aside for the call and put
+    back afterwards.
+    """
     noise = getattr(module, "noise", None)
     if noise is not None:
         module.noise = None

@@ -40,7 +40,7 @@ _EPS = 1e-12
 
 
 def mark_optimizer_built(model: nn.Module) -> None:
-    """Record that an optimizer now holds ``model``'s parameters."""
+    """Record that an optimizer now contains ``model``'s parameters."""
     setattr(model, _OPTIMIZER_BUILT, True)
 
 
@@ -228,7 +228,7 @@ class SignAnnealing:
 
         Each weight becomes ``min(|v|, L) * sign(c_b)``, so every block shares
         one sign and every weight is within the limit. The parameter object
-        stays the same, so an optimizer that holds it stays valid. A second
+        stays the same, so an optimizer that contains it stays valid. A second
         call does nothing.
         """
         if self.hardened:

@@ -23,6 +23,7 @@ from spiketune.tuning.keys import flatten
 
 __all__ = [
     "SWEEP_FILE",
+    "atomic_write",
     "best_checkpoint",
     "load_results",
     "pareto_mask",
@@ -297,12 +298,13 @@ def save_results(table: pd.DataFrame, run_dir: str | Path) -> tuple[Path, Path]:
     """Write the table as ``results.csv`` and ``results.json`` atomically."""
     run_dir = Path(run_dir)
     csv_path, json_path = run_dir / "results.csv", run_dir / "results.json"
-    _atomic_write(csv_path, table.to_csv(index=False))
-    _atomic_write(json_path, table.to_json(orient="records", indent=2))
+    atomic_write(csv_path, table.to_csv(index=False))
+    atomic_write(json_path, table.to_json(orient="records", indent=2))
     return csv_path, json_path
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)

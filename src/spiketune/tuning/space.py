@@ -97,7 +97,7 @@ def build_search_space(bindings: Mapping[str, Any]) -> dict[str, Any]:
     converted = {key: _to_domain(key, value) for key, value in flat.items()}
     for key, value in converted.items():
         _check_domain(key, value)
-    _check_references(flat)
+    _check_references(converted)
     return nest(converted)
 
 
@@ -227,11 +227,10 @@ def _check_domain(key: str, value: Any) -> None:
         raise ValueError(f"{key}: choice needs at least one value")
 
 
-def _check_references(flat: Mapping[str, Any]) -> None:
-    converted = {k: _to_domain(k, v) for k, v in flat.items()}
+def _check_references(converted: Mapping[str, Any]) -> None:
     for key, value in converted.items():
         reference = getattr(value, "spiketune_reference", None)
-        if reference is not None and reference not in flat:
+        if reference is not None and reference not in converted:
             raise ValueError(
                 f"{key}: sample_from refers to {reference!r}, which is not bound; "
                 f"bind {reference} too"

@@ -29,6 +29,7 @@ from spiketune.tuning.progress import ProgressCallback, SweepProgress
 from spiketune.tuning.results import (
     SWEEP_FILE,
     TEST_FILE,
+    atomic_write,
     load_results,
     save_results,
 )
@@ -434,15 +435,13 @@ class SpikeTuner:
                 **extra,
             }
         )
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta, indent=2, default=str))
-        tmp.replace(path)
+        atomic_write(path, json.dumps(meta, indent=2, default=str))
 
     def _finish(self) -> SweepResult:
         table = load_results(self.run_dir)
         if not table.empty and self.test_top_k > 0:
             scores = score_on_test(table, self.test_top_k)
-            (self.run_dir / TEST_FILE).write_text(json.dumps(scores, indent=2))
+            atomic_write(self.run_dir / TEST_FILE, json.dumps(scores, indent=2))
             table = load_results(self.run_dir)
         save_results(table, self.run_dir)
         result = SweepResult(table, self.run_dir, self.objective, self.mode)
