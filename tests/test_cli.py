@@ -292,3 +292,11 @@ def test_run_on_loopback_cluster(tmp_path):
         assert len(table) == 2
     finally:
         subprocess.run([ray_bin, "stop", "--force"], capture_output=True, timeout=180)
+
+
+def test_demo_config_matches_example():
+    # The packaged demo config and its copy in examples/ must not drift apart.
+    root = Path(__file__).resolve().parents[1]
+    packaged = root / "src" / "spiketune" / "configs" / "demo.yaml"
+    example = root / "examples" / "digits_hardware.yaml"
+    assert packaged.read_text() == example.read_text()
