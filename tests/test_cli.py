@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import ray
 import yaml
 
 TINY_CONFIG = {
@@ -24,8 +25,8 @@ TINY_CONFIG = {
 }
 
 
-def _spiketune(*args, cwd, timeout=300):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def _spiketune(*args, cwd, timeout=300, env=None):
+    env = {**os.environ, **(env or {}), "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, "-m", "spiketune", *map(str, args)],
         cwd=cwd,
@@ -268,8 +269,14 @@ def test_all_failed_exits_1(tmp_path):
 
 @pytest.mark.slow
 def test_run_on_loopback_cluster(tmp_path):
+    # `ray stop` below ends every Ray process of this user, and a driver whose
+    # raylet dies exits at once, so this process leaves its own instance first.
+    ray.shutdown()
     ray_bin = Path(sys.executable).with_name("ray")
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    # ray.init in this process sets RAY_AUTH_MODE=token in os.environ. The
+    # head and the driver must agree, so both get the same mode.
+    auth = {"RAY_AUTH_MODE": "disabled"}
+    env = {**os.environ, **auth}
     port = 6391
     start = subprocess.run(
         [ray_bin, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
@@ -285,7 +292,7 @@ def test_run_on_loopback_cluster(tmp_path):
         }
         out = _spiketune(
             "run", _write(tmp_path, config), "--address", f"127.0.0.1:{port}",
-            "--no-report", cwd=tmp_path,
+            "--no-report", cwd=tmp_path, env=auth,
         )  # fmt: skip
         assert out.returncode == 0, out.stderr[-3000:]
         table = json.loads((tmp_path / "runs" / "tiny" / "results.json").read_text())

@@ -165,6 +165,26 @@ def test_non_object_lines_skipped(run_dir):
     assert table.loc["t_asha", "epochs"] == 1
 
 
+def test_trial_that_never_started_listed(run_dir):
+    # An actor cancelled before it ran leaves error.txt and no params.json.
+    trial_dir = run_dir / "t_never"
+    trial_dir.mkdir()
+    (trial_dir / "error.txt").write_text("The actor never ran.\n")
+    table = load_results(run_dir).set_index("trial_id")
+    assert len(table) == 5
+    assert table.loc["t_never", "status"] == "error"
+    assert table.loc["t_never", "reason"] == "The actor never ran."
+    assert table.loc["t_never", "epochs"] == 0
+
+
+def test_folder_without_trial_files_skipped(run_dir):
+    (run_dir / "stray").mkdir()
+    (run_dir / "stray" / "notes.txt").write_text("not a trial")
+    table = load_results(run_dir)
+    assert "stray" not in set(table["trial_id"])
+    assert len(table) == 4
+
+
 def test_unreadable_params_ignored(run_dir):
     (run_dir / "t_done" / "params.json").write_bytes(b"\xff\xfe garbage")
     table = load_results(run_dir).set_index("trial_id")

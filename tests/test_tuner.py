@@ -7,11 +7,12 @@ import textwrap
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sweep_models
 
 from spiketune.hardware import check_fit
-from spiketune.tuning import SpikeTuner, load_model, load_results
+from spiketune.tuning import SpikeTuner, SweepResult, load_model, load_results
 
 pytestmark = pytest.mark.slow
 
@@ -112,6 +113,14 @@ def test_all_failed_flag(tmp_path):
     result = tuner.fit()
     assert result.all_failed
     assert (result.table["status"] == "error").all()
+
+
+def test_empty_result_has_summary(tmp_path):
+    result = SweepResult(pd.DataFrame(), tmp_path, "val_accuracy", "max")
+    assert result.all_failed
+    assert result.failure_summary() == (
+        "no trial folder with results or errors was found"
+    )
 
 
 def test_grid_times_samples(tmp_path):
@@ -219,6 +228,27 @@ def test_results_reload_without_ray(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(len(first))
+
+
+@pytest.mark.parametrize("tensorboard", [False, True])
+def test_result_loggers(tmp_path, tensorboard):
+    tuner = _tuner(
+        tmp_path,
+        {"trainer.epochs": 1},
+        num_samples=1,
+        scheduler="fifo",
+        test_top_k=0,
+        tensorboard=tensorboard,
+    )
+    tuner.fit()
+    trial_dirs = [p for p in tuner.run_dir.iterdir() if (p / "params.json").is_file()]
+    assert len(trial_dirs) == 1
+    trial_dir = trial_dirs[0]
+    assert (trial_dir / "result.json").stat().st_size > 0
+    assert (trial_dir / "progress.csv").stat().st_size > 0
+    events = list(trial_dir.glob("events.out.tfevents.*"))
+    assert bool(events) is tensorboard
+    assert "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS" not in os.environ
 
 
 def _driver_script(storage: Path) -> str:

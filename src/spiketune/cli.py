@@ -221,6 +221,7 @@ def _run_sweep(config, args, *, resume: bool, default_name: str | None) -> int:
             seed=config.seed,
             keep_checkpoints=config.budget.keep_checkpoints,
             test_top_k=config.budget.test_top_k,
+            tensorboard=config.tensorboard,
             on_progress=printer,
         )
     except (ValueError, TypeError, FileNotFoundError) as err:

@@ -85,6 +85,7 @@ class SweepConfig(_Strict):
     name: str = Field(default="sweep", pattern=r"^[A-Za-z0-9_.-]+$")
     output_dir: str = "spiketune_runs"
     seed: int = Field(default=0, ge=0)
+    tensorboard: bool = False
     objective: ObjectiveConfig = ObjectiveConfig()
     extra_objectives: list[ObjectiveConfig] = []
     searcher: Literal["random", "grid", "tpe"] = "random"

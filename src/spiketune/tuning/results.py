@@ -104,7 +104,10 @@ def _read_params(path: Path) -> dict[str, Any]:
 
 
 def _trial_dirs(run_dir: Path) -> list[Path]:
-    return sorted(p.parent for p in run_dir.glob("*/params.json"))
+    # A trial whose actor failed before it started has error.txt but no
+    # params.json; it still gets a row.
+    marked = [*run_dir.glob("*/params.json"), *run_dir.glob("*/error.txt")]
+    return sorted({p.parent for p in marked})
 
 
 def _status(reports: list[dict], error: str, max_epochs: int, done: bool) -> str:

@@ -25,6 +25,11 @@ from ray.tune.search.sample import Categorical, Domain, Float, Integer
 from spiketune.data import resolve_data_paths
 from spiketune.tuning.builders import resolve_builder
 from spiketune.tuning.context import TrialContext, TrialSettings
+from spiketune.tuning.footprint import (
+    ReleaseTrialStats,
+    default_loggers_disabled,
+    logger_callbacks,
+)
 from spiketune.tuning.progress import ProgressCallback, SweepProgress
 from spiketune.tuning.results import (
     SWEEP_FILE,
@@ -82,6 +87,8 @@ class SweepResult:
 
     def failure_summary(self) -> str:
         """Return one line per failed trial: id, status and first reason."""
+        if self.table.empty:
+            return "no trial folder with results or errors was found"
         failed = self.table[self.table["status"].isin(FAILED)]
         return "\n".join(
             f"{row.trial_id}: {row.status}: {row.reason}" for row in failed.itertuples()
@@ -139,6 +146,9 @@ class SpikeTuner:
         Checkpoints kept per trial, best first.
     test_top_k : int, default 3
         Trials scored once on the test split after the sweep.
+    tensorboard : bool, default False
+        Also write TensorBoard event files for each trial. Off by default
+        because Ray Tune's TensorBoard logger holds a writer thread per trial.
     on_progress : callable, optional
         Called with a :class:`SweepProgress` whenever it changes.
     """
@@ -165,6 +175,7 @@ class SpikeTuner:
         seed: int = 0,
         keep_checkpoints: int = 2,
         test_top_k: int = 3,
+        tensorboard: bool = False,
         on_progress: Callable[[SweepProgress], None] | None = None,
     ) -> None:
         if mode not in ("max", "min"):
@@ -200,6 +211,7 @@ class SpikeTuner:
         self.seed = seed
         self.keep_checkpoints = keep_checkpoints
         self.test_top_k = test_top_k
+        self.tensorboard = bool(tensorboard)
         self.on_progress = on_progress
 
         objectives = [objective, *(metric for metric, _ in self.extra_objectives)]
@@ -274,7 +286,11 @@ class SpikeTuner:
             name=self.name,
             storage_path=str(self.storage_path),
             verbose=0,
-            callbacks=[callback],
+            callbacks=[
+                callback,
+                ReleaseTrialStats(),
+                *logger_callbacks(self.tensorboard),
+            ],
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=self.keep_checkpoints,
@@ -370,7 +386,8 @@ class SpikeTuner:
         ProgressCallback.current = callback
         sigint_handler = signal.getsignal(signal.SIGINT)
         try:
-            tuner.fit()
+            with default_loggers_disabled():
+                tuner.fit()
         except KeyboardInterrupt:
             self._write_meta(state="interrupted")
             raise
