@@ -1,13 +1,16 @@
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import pytest
-import ray
 import yaml
 
 TINY_CONFIG = {
@@ -268,23 +271,43 @@ def test_all_failed_exits_1(tmp_path):
 
 
 @pytest.mark.slow
+def _stop_ray_head(temp_dir: str) -> None:
+    # `ray stop` would end every Ray instance of this user, including one that
+    # this process or another program runs, so only this head's processes and
+    # their children (workers, agents) are stopped.
+    processes = []
+    for process in psutil.process_iter(["cmdline"]):
+        if temp_dir in " ".join(process.info["cmdline"] or []):
+            try:
+                processes += [process, *process.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=15)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+
+
 def test_run_on_loopback_cluster(tmp_path):
-    # `ray stop` below ends every Ray process of this user, and a driver whose
-    # raylet dies exits at once, so this process leaves its own instance first.
-    ray.shutdown()
     ray_bin = Path(sys.executable).with_name("ray")
     # ray.init in this process sets RAY_AUTH_MODE=token in os.environ. The
     # head and the driver must agree, so both get the same mode.
     auth = {"RAY_AUTH_MODE": "disabled"}
     env = {**os.environ, **auth}
     port = 6391
+    # A short folder of its own: Ray's socket paths must stay under 108 bytes.
+    temp_dir = tempfile.mkdtemp(prefix="spiketune-ray-", dir="/tmp")
     start = subprocess.run(
         [ray_bin, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
-         "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
+         "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
+         f"--temp-dir={temp_dir}"],
         capture_output=True, text=True, timeout=180, env=env,
     )  # fmt: skip
-    assert start.returncode == 0, start.stderr[-2000:]
     try:
+        assert start.returncode == 0, start.stderr[-2000:]
         config = {
             **TINY_CONFIG,
             "budget": {"num_samples": 2, "test_top_k": 0},
@@ -298,7 +321,8 @@ def test_run_on_loopback_cluster(tmp_path):
         table = json.loads((tmp_path / "runs" / "tiny" / "results.json").read_text())
         assert len(table) == 2
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], capture_output=True, timeout=180)
+        _stop_ray_head(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_demo_config_matches_example():
