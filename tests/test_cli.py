@@ -149,6 +149,8 @@ BAD_CONFIGS = [
     ({"model": {"weight_scale": -1.0}}, "weight_scale must be a number > 0"),
     ({"model": {"quantize_weights": "yes"}}, "model.quantize_weights"),
     ({"metric": {"eval_mismach": True}}, "did you mean 'eval_mismatch'"),
+    ({"tensorboard": "no"}, "tensorboard: 'no' is invalid"),
+    ({"tensorboard": 1}, "tensorboard: 1 is invalid"),
     ({"model": {"hidden": [300], "profile": "gen1"}}, "has 256"),
     (
         {"model": {"hidden": [80], "arch": "recurrent", "profile": "gen1"}},

@@ -177,6 +177,15 @@ def test_trial_that_never_started_listed(run_dir):
     assert table.loc["t_never", "epochs"] == 0
 
 
+@pytest.mark.parametrize("name", ["params.json", "result.json"])
+def test_deeply_nested_json_skipped(run_dir, name):
+    # Nesting beyond the decoder's recursion limit raises RecursionError.
+    (run_dir / "t_done" / name).write_text("[" * 200_000 + "\n")
+    table = load_results(run_dir).set_index("trial_id")
+    assert len(table) == 4
+    assert table.loc["t_asha", "status"] == "stopped_early"
+
+
 def test_folder_without_trial_files_skipped(run_dir):
     (run_dir / "stray").mkdir()
     (run_dir / "stray" / "notes.txt").write_text("not a trial")

@@ -123,6 +123,12 @@ def test_empty_result_has_summary(tmp_path):
     )
 
 
+@pytest.mark.parametrize("value", ["no", 1, None])
+def test_tensorboard_must_be_bool(tmp_path, value):
+    with pytest.raises(TypeError, match="tensorboard: .* is not True or False"):
+        _tuner(tmp_path, {"trainer.epochs": 1}, tensorboard=value)
+
+
 def test_grid_times_samples(tmp_path):
     tuner = _tuner(
         tmp_path,

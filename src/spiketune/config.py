@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from spiketune.tuning.defaults import with_defaults
 from spiketune.tuning.keys import NAMESPACES
@@ -85,7 +85,7 @@ class SweepConfig(_Strict):
     name: str = Field(default="sweep", pattern=r"^[A-Za-z0-9_.-]+$")
     output_dir: str = "spiketune_runs"
     seed: int = Field(default=0, ge=0)
-    tensorboard: bool = False
+    tensorboard: StrictBool = False
     objective: ObjectiveConfig = ObjectiveConfig()
     extra_objectives: list[ObjectiveConfig] = []
     searcher: Literal["random", "grid", "tpe"] = "random"

@@ -77,7 +77,8 @@ def read_trial(trial_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], s
                 continue
             try:
                 report = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
+                # RecursionError: nesting deeper than the JSON decoder allows.
                 report = None
             if not isinstance(report, dict):
                 logger.warning("skipped invalid line %d of %s", number, result_file)
@@ -95,7 +96,7 @@ def _read_params(path: Path) -> dict[str, Any]:
         return {}
     try:
         config = json.loads(path.read_bytes().decode("utf-8", errors="replace"))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         config = None
     if not isinstance(config, dict):
         logger.warning("ignored %s: not a JSON object", path)

@@ -188,6 +188,8 @@ class SpikeTuner:
             _check_count("max_concurrent", max_concurrent)
         _check_share("cpus_per_trial", cpus_per_trial, allow_zero=False)
         _check_share("gpus_per_trial", gpus_per_trial, allow_zero=True)
+        if not isinstance(tensorboard, bool):
+            raise TypeError(f"tensorboard: {tensorboard!r} is not True or False")
         if name is not None:
             _check_name(name)
         if isinstance(model_builder, str):
@@ -211,7 +213,7 @@ class SpikeTuner:
         self.seed = seed
         self.keep_checkpoints = keep_checkpoints
         self.test_top_k = test_top_k
-        self.tensorboard = bool(tensorboard)
+        self.tensorboard = tensorboard
         self.on_progress = on_progress
 
         objectives = [objective, *(metric for metric, _ in self.extra_objectives)]
