@@ -1,5 +1,6 @@
 import os
 import platform
+import types
 
 import pytest
 from ray.tune.experiment import Trial
@@ -60,7 +61,9 @@ def test_callback_releases_on_trial_end(hook):
 
 
 def test_release_skips_object_without_metadata():
-    release_trial_stats(object())
+    trial = types.SimpleNamespace(last_result={"val_accuracy": 0.5})
+    release_trial_stats(trial)
+    assert vars(trial) == {"last_result": {"val_accuracy": 0.5}}
 
 
 @pytest.mark.parametrize(

@@ -95,9 +95,14 @@ def test_interrupted_run_marks_incomplete(run_dir):
     assert table.loc["t_asha", "status"] == "incomplete"
 
 
-def test_truncated_line_skipped(run_dir):
+@pytest.mark.parametrize(
+    "text",
+    ['{"epoch": 2, "val_acc', "42\n[1, 2]\n"],
+    ids=["truncated", "not_objects"],
+)
+def test_invalid_lines_skipped(run_dir, text):
     with open(run_dir / "t_asha" / "result.json", "a") as f:
-        f.write('{"epoch": 2, "val_acc')
+        f.write(text)
     table = load_results(run_dir).set_index("trial_id")
     assert table.loc["t_asha", "epochs"] == 1
 
@@ -156,13 +161,6 @@ def test_nested_config_values_become_json(tmp_path):
     row = load_results(tmp_path).iloc[0]
     assert row["config/model.hidden"] == "[16, 8]"
     assert row["config/loss.regularisers.topology"] == "{}"
-
-
-def test_non_object_lines_skipped(run_dir):
-    with open(run_dir / "t_asha" / "result.json", "a") as f:
-        f.write("42\n[1, 2]\n")
-    table = load_results(run_dir).set_index("trial_id")
-    assert table.loc["t_asha", "epochs"] == 1
 
 
 def test_trial_that_never_started_listed(run_dir):

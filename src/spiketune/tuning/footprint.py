@@ -9,10 +9,11 @@ ends. spiketune ranks trials from their ``result.json`` files and never reads
 the statistics, so :class:`ReleaseTrialStats` drops them when a trial ends.
 It then calls glibc's ``malloc_trim`` to return freed heap pages to the
 system. The driver's threads each allocate from their own malloc arena, and
-without the trim the freed pages of those arenas stay resident. In 30- and
-150-trial digits sweeps (Ray 2.60, glibc 2.36) the driver's resident memory
-grew about 360 KiB per trial without this module, 160 KiB with the statistics
-dropped and the TensorBoard logger off, and 30 KiB with the trim as well.
+without the trim the freed pages of those arenas stay resident. The driver's resident
+memory was measured in 30- and 150-trial digits sweeps (Ray 2.60, glibc 2.36).
+It grew about 360 KiB per trial without this module and 160 KiB with the
+statistics dropped and the TensorBoard logger off. With the trim as well, it
+grew 30 KiB per trial.
 
 Ray Tune also adds a TensorBoard logger by default. It opens one event writer
 with its own thread per trial. :func:`logger_callbacks` and
@@ -90,7 +91,7 @@ def _malloc_trim() -> Any:
 
 
 def trim_heap() -> bool:
-    """Return freed heap pages to the system; False where glibc is absent."""
+    """Release freed heap pages to the system, and return False without glibc."""
     trim = _malloc_trim()
     if trim is None:
         return False

@@ -106,7 +106,7 @@ def _read_params(path: Path) -> dict[str, Any]:
 
 def _trial_dirs(run_dir: Path) -> list[Path]:
     # A trial whose actor failed before it started has error.txt but no
-    # params.json; it still gets a row.
+    # params.json, and it still gets a row.
     marked = [*run_dir.glob("*/params.json"), *run_dir.glob("*/error.txt")]
     return sorted({p.parent for p in marked})
 

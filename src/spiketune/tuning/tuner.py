@@ -148,7 +148,7 @@ class SpikeTuner:
         Trials scored once on the test split after the sweep.
     tensorboard : bool, default False
         Also write TensorBoard event files for each trial. Off by default
-        because Ray Tune's TensorBoard logger holds a writer thread per trial.
+        because Ray Tune's TensorBoard logger keeps a writer thread per trial.
     on_progress : callable, optional
         Called with a :class:`SweepProgress` whenever it changes.
     """
